@@ -1,0 +1,442 @@
+//! Configuration in layers: defaults, then a TOML file, then `TESSERA__SECTION__KEY`
+//! environment variables, then `TESSERA__SECTION__KEY_FILE` indirection for secrets.
+//! Unknown keys are errors; [`Config::validate`] says how to fix a bad value.
+//!
+//! The reference file `config/tessera.toml` documents every key and its variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+const ENV_PREFIX: &str = "TESSERA__";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub state: StateConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The issuer URL as clients see it (scheme, host, optional port and path; no trailing slash).
+    pub issuer: String,
+    /// Mark cookies `Secure`. Defaults to true when the issuer is https.
+    pub secure_cookies: Option<bool>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/tessera.db` (embedded default) or `postgres://user:pass@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// In process memory: one node only; state is lost on restart.
+    Memory,
+    /// Redis: shared by every instance.
+    Redis,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub backend: StateBackend,
+    pub redis_url: String,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+}
+
+impl std::fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig")
+            .field("backend", &self.backend)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Folder of the signing keys; created, with keys generated, on first start.
+    pub dir: PathBuf,
+    /// Default JWS algorithm of access tokens: ES256, RS256 or EdDSA.
+    pub access_token_alg: String,
+    /// Default JWS algorithm of ID tokens. OIDC requires RS256 to be available.
+    pub id_token_alg: String,
+    /// Default time between `tessera keys rotate` publishing a new key and the key signing.
+    pub publication_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub refresh_token_lifetime_secs: u64,
+    pub authorization_code_lifetime_secs: u64,
+    /// How long a sign-in session lasts (single sign-on across clients).
+    pub session_lifetime_secs: u64,
+    /// How long a person has to finish the login page after being redirected to it.
+    pub login_request_lifetime_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (one object a line) or `text`.
+    pub format: String,
+    /// A tracing filter such as `info` or `tessera=debug,info`.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), issuer: "http://127.0.0.1:8080".into(), secure_cookies: None }
+    }
+}
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://data/tessera.db".into(), max_connections: 10 }
+    }
+}
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: StateBackend::Memory,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "tessera:".into(),
+        }
+    }
+}
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            access_token_alg: "ES256".into(),
+            id_token_alg: "RS256".into(),
+            publication_window_secs: 900,
+        }
+    }
+}
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime_secs: 300,
+            id_token_lifetime_secs: 300,
+            refresh_token_lifetime_secs: 8 * 3600,
+            authorization_code_lifetime_secs: 60,
+            session_lifetime_secs: 8 * 3600,
+            login_request_lifetime_secs: 15 * 60,
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "json".into(), level: "info".into() }
+    }
+}
+
+/// A configuration problem, with a message that says how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+pub const ALGORITHMS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let plain: Vec<(String, String)> =
+            env.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && !k.ends_with("_FILE")).cloned().collect();
+        figment = figment.merge(env_provider(plain));
+        // `*_FILE` indirection: TESSERA__DATABASE__URL_FILE=/run/secrets/db sets database.url.
+        let mut from_files = Vec::new();
+        for (k, v) in env.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.ends_with("_FILE")) {
+            let content = std::fs::read_to_string(v)
+                .map_err(|e| ConfigError(format!("{k} points to {v}, which cannot be read: {e}")))?;
+            from_files
+                .push((k.trim_end_matches("_FILE").to_string(), content.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        figment = figment.merge(env_provider(from_files));
+        let config: Config = figment.extract().map_err(|e| ConfigError(explain(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the message says which key is wrong and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: String| Err(ConfigError(format!("{key} ({}): {msg}", env_name(key))));
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "server.listen",
+                format!("'{}' is not an address and port such as 127.0.0.1:8080", self.server.listen),
+            );
+        }
+        match url::Url::parse(&self.server.issuer) {
+            Ok(u)
+                if (u.scheme() == "https" || u.scheme() == "http") && u.query().is_none() && u.fragment().is_none() =>
+            {
+                if self.server.issuer.ends_with('/') {
+                    return bad("server.issuer", "remove the trailing slash".into());
+                }
+            }
+            _ => {
+                return bad(
+                    "server.issuer",
+                    format!(
+                        "'{}' must be an http(s) URL with no query or fragment, such as https://id.example.com",
+                        self.server.issuer
+                    ),
+                );
+            }
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return bad("database.url", "use sqlite://path/to/file.db or postgres://user@host/db".into());
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1".into());
+        }
+        if self.state.backend == StateBackend::Redis
+            && !(self.state.redis_url.starts_with("redis://") || self.state.redis_url.starts_with("rediss://"))
+        {
+            return bad("state.redis_url", "use redis://host:6379".into());
+        }
+        for (key, alg) in
+            [("keys.access_token_alg", &self.keys.access_token_alg), ("keys.id_token_alg", &self.keys.id_token_alg)]
+        {
+            if !ALGORITHMS.contains(&alg.as_str()) {
+                return bad(key, format!("'{alg}' is not supported; use one of ES256, RS256, EdDSA"));
+            }
+        }
+        let window = self.keys.publication_window_secs;
+        let min_window = crate::keys::MIN_PUBLICATION_WINDOW_SECS as u64;
+        if window < min_window {
+            return bad(
+                "keys.publication_window_secs",
+                format!(
+                    "{window} is too short; use at least {min_window} seconds. Verifiers may cache the JWKS for {} s \
+                     (max-age) plus {} s (stale-while-revalidate), and a running server reads a rotation within {} s: \
+                     a new key must be published that long before it signs, or their caches reject its tokens",
+                    crate::keys::JWKS_MAX_AGE_SECS,
+                    crate::keys::JWKS_STALE_SECS,
+                    crate::keys::RELOAD_INTERVAL_SECS,
+                ),
+            );
+        }
+        if window > 30 * 86_400 {
+            return bad(
+                "keys.publication_window_secs",
+                format!("{window} is out of range; use at most 2592000 (30 days)"),
+            );
+        }
+        let t = &self.tokens;
+        for (key, v, max) in [
+            ("tokens.access_token_lifetime_secs", t.access_token_lifetime_secs, 86_400),
+            ("tokens.id_token_lifetime_secs", t.id_token_lifetime_secs, 86_400),
+            ("tokens.refresh_token_lifetime_secs", t.refresh_token_lifetime_secs, 365 * 86_400),
+            ("tokens.authorization_code_lifetime_secs", t.authorization_code_lifetime_secs, 600),
+            ("tokens.session_lifetime_secs", t.session_lifetime_secs, 30 * 86_400),
+            ("tokens.login_request_lifetime_secs", t.login_request_lifetime_secs, 86_400),
+        ] {
+            if v == 0 || v > max {
+                return bad(key, format!("{v} is out of range; use 1 to {max} seconds"));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "json" | "text") {
+            return bad("log.format", "use json or text".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                format!("'{}' is not a log filter; use info, debug or tessera=debug,info", self.log.level),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.server.secure_cookies.unwrap_or_else(|| self.server.issuer.starts_with("https://"))
+    }
+}
+
+/// `TESSERA__SECTION__KEY=value` variables as a TOML layer, from an explicit list (so tests
+/// need not touch the process environment). Numbers and booleans are typed; the rest are strings.
+fn env_provider(vars: Vec<(String, String)>) -> figment::providers::Data<Toml> {
+    let mut doc = String::new();
+    for (name, value) in vars {
+        let path: Vec<String> =
+            name[ENV_PREFIX.len()..].split("__").map(|p| format!("{:?}", p.to_lowercase())).collect();
+        let typed = value.parse::<i64>().is_ok() || value == "true" || value == "false";
+        let literal = if typed { value } else { serde_json::to_string(&value).unwrap_or_default() };
+        doc.push_str(&format!("{} = {}\n", path.join("."), literal));
+    }
+    Toml::string(&doc)
+}
+
+/// `server.listen` -> `TESSERA__SERVER__LISTEN`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+fn explain(e: figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e {
+        let path = err.path.join(".");
+        let msg = match &err.kind {
+            figment::error::Kind::UnknownField(field, _) => {
+                let key = if path.is_empty() || path.ends_with(field.as_str()) {
+                    path.clone()
+                } else {
+                    format!("{path}.{field}")
+                };
+                let key = if key.is_empty() { field.clone() } else { key };
+                format!("unknown key '{key}': check its spelling against config/tessera.toml")
+            }
+            _ if path.is_empty() => err.to_string(),
+            _ => format!("{path} ({}): {}", env_name(&path), err.kind),
+        };
+        out.push(msg);
+    }
+    out.join("; ")
+}
+
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let c = Config::load_from(None, &[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert!(c.database.url.starts_with("sqlite:"));
+        assert_eq!(c.state.backend, StateBackend::Memory);
+    }
+
+    #[test]
+    fn reference_file_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tessera.toml");
+        let c = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
+        // Every key of the configuration is documented with its variable.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json = serde_json::to_value(Config::default()).unwrap();
+        for (section, keys) in json.as_object().unwrap() {
+            for key in keys.as_object().unwrap().keys() {
+                let dotted = format!("{section}.{key}");
+                assert!(text.contains(&format!("# {key} =")), "{dotted} missing from config/tessera.toml");
+                assert!(text.contains(&env_name(&dotted)), "{} missing from config/tessera.toml", env_name(&dotted));
+            }
+        }
+    }
+
+    #[test]
+    fn file_then_env_then_file_indirection() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:9000\"\n[tokens]\naccess_token_lifetime_secs = 120\n")
+            .unwrap();
+        let secret = dir.path().join("db");
+        std::fs::write(&secret, "postgres://u:pw@db/tessera\n").unwrap();
+        let c = Config::load_from(
+            Some(&file),
+            &env(&[
+                ("TESSERA__TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "60"),
+                ("TESSERA__STATE__BACKEND", "redis"),
+                ("TESSERA__DATABASE__URL_FILE", secret.to_str().unwrap()),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.tokens.access_token_lifetime_secs, 60);
+        assert_eq!(c.state.backend, StateBackend::Redis);
+        assert_eq!(c.database.url, "postgres://u:pw@db/tessera");
+        assert!(!format!("{c:?}").contains("pw@"), "the password is redacted in Debug");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let e = Config::load_from(None, &env(&[("TESSERA__SERVER__LISTN", "x")])).unwrap_err();
+        assert!(e.0.contains("unknown key 'server.listn'"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[tokenz]\nx = 1\n").unwrap();
+        let e = Config::load_from(Some(&file), &[]).unwrap_err();
+        assert!(e.0.contains("tokenz"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_say_how_to_fix_them() {
+        for (k, v, needle) in [
+            ("TESSERA__SERVER__LISTEN", "localhost", "TESSERA__SERVER__LISTEN"),
+            ("TESSERA__SERVER__ISSUER", "https://id.example.com/", "trailing slash"),
+            ("TESSERA__DATABASE__URL", "mysql://x", "sqlite://"),
+            ("TESSERA__KEYS__ACCESS_TOKEN_ALG", "HS256", "ES256, RS256, EdDSA"),
+            ("TESSERA__TOKENS__AUTHORIZATION_CODE_LIFETIME_SECS", "3600", "1 to 600"),
+            ("TESSERA__STATE__BACKEND", "memcached", "state.backend"),
+            ("TESSERA__TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "five", "access_token_lifetime_secs"),
+            ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "300", "stale-while-revalidate"),
+            ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "360", "at least 420 seconds"),
+        ] {
+            let e = Config::load_from(None, &env(&[(k, v)])).unwrap_err();
+            assert!(e.0.contains(needle), "{k}={v}: {e}");
+        }
+        let e = Config::load_from(None, &env(&[("TESSERA__DATABASE__URL_FILE", "/nonexistent/x")])).unwrap_err();
+        assert!(e.0.contains("cannot be read"), "{e}");
+    }
+}

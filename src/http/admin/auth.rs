@@ -1,0 +1,132 @@
+//! Authentication of admin API callers: `Authorization: Bearer <access token>` (a Tessera
+//! access token for the audience `{issuer}/api`, not revoked, of an existing enabled user or
+//! an existing service account), `Authorization: Bearer <API token>` (a service account's
+//! `tsa_` token, as Kestra's CLI `--token`), or `Authorization: Basic` with a username and
+//! password (for the CLI).
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use std::sync::Arc;
+
+use super::problem::Problem;
+use crate::admin::Actor;
+use crate::http::AppState;
+use crate::keys::Typ;
+use crate::oauth::api_token;
+use crate::oauth::client_auth::ClientCredentials;
+use crate::oauth::tokens::{self, AccessClaims};
+use crate::rbac::EffectiveAccess;
+
+/// The path appended to the issuer to form the admin API's audience.
+pub const ADMIN_AUDIENCE_PATH: &str = "/api";
+
+/// A request extension that marks a request made in process by the local operator (the CLI
+/// working directly on the database). Clients cannot set extensions, so this cannot be
+/// forged over the network.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+/// The authenticated caller and the request id, extracted from the request.
+pub struct Caller {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Problem> {
+        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if parts.extensions.get::<Operator>().is_some() {
+            return Ok(Caller { actor: Actor::operator(), request_id });
+        }
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Problem::unauthorized("authenticate with a Bearer access token or Basic credentials"));
+        };
+        let value = value.to_str().map_err(|_| Problem::unauthorized("malformed Authorization header"))?;
+        let actor = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => bearer(s, token.trim()).await?,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => basic(s, value).await?,
+            _ => return Err(Problem::unauthorized("use the Bearer or Basic authorization scheme")),
+        };
+        Ok(Caller { actor, request_id })
+    }
+}
+
+async fn bearer(s: &AppState, token: &str) -> Result<Actor, Problem> {
+    let p = &s.provider;
+    if api_token::looks_like(token) {
+        return api_token_actor(s, token).await;
+    }
+    let invalid = || Problem::unauthorized("the access token is invalid or expired");
+    let claims: AccessClaims =
+        p.keys.current().verify(token, Typ::AccessToken, &p.settings.issuer).map_err(|_| invalid())?;
+    if claims.aud != p.settings.url(ADMIN_AUDIENCE_PATH) {
+        return Err(Problem::unauthorized(format!(
+            "the access token is not for this API: request it with resource={}",
+            p.settings.url(ADMIN_AUDIENCE_PATH)
+        )));
+    }
+    if tokens::is_access_token_revoked(p, &claims).await.map_err(Problem::unavailable)? {
+        return Err(invalid());
+    }
+    let mut actor = match claims.pk.as_str() {
+        "u" => match p.stores.users.get_user_any(&claims.sub).await? {
+            Some(u) if !u.disabled => Actor::user(u.id, u.username),
+            _ => return Err(Problem::forbidden("the token's subject is not a user of this instance")),
+        },
+        "sa" => match p.stores.service_accounts.get_service_account(&claims.tnt, &claims.sub).await? {
+            Some(a) => Actor::service_account(a.id, a.name),
+            None => return Err(Problem::forbidden("the token's service account no longer exists")),
+        },
+        _ => return Err(Problem::forbidden("a client's own token cannot administer: use a user or service account")),
+    };
+    // A token narrowed by permission scopes acts only within its claims.
+    if claims.scopes().any(crate::oauth::downscope::is_permission_scope) {
+        let grants = claims.rb.as_ref().and_then(|rb| rb.decode()).unwrap_or_default();
+        actor.limit = Some(Arc::new(EffectiveAccess::new(claims.tnt.clone(), false, false, grants)));
+    }
+    Ok(actor)
+}
+
+/// A service account's API token used directly as a bearer credential (the CLI's `--token`):
+/// checked like an exchange would, by its hash, unexpired and unrevoked.
+async fn api_token_actor(s: &AppState, token: &str) -> Result<Actor, Problem> {
+    let p = &s.provider;
+    let invalid = || Problem::unauthorized("the API token is invalid, expired or revoked");
+    if !api_token::is_well_formed(token) {
+        return Err(Problem::unauthorized("the API token is malformed (prefix or checksum)"));
+    }
+    let now = crate::crypto::now();
+    let found = p.stores.credentials.find_api_token(&crate::crypto::hash_secret(token)).await?;
+    let t = found.filter(|t| t.is_usable(now)).ok_or_else(invalid)?;
+    let account = p.stores.service_accounts.get_service_account(&t.tenant_id, &t.service_account_id).await?;
+    let account = account.ok_or_else(invalid)?;
+    if t.last_used_at.is_none_or(|at| now - at >= 60) {
+        let _ = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await;
+    }
+    Ok(Actor::service_account(account.id, account.name))
+}
+
+async fn basic(s: &AppState, header_value: &str) -> Result<Actor, Problem> {
+    let invalid = || Problem::unauthorized("wrong username or password");
+    let (username, password) = ClientCredentials::parse_basic(header_value)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Problem::unauthorized("malformed Basic credentials"))?;
+    let user = s.provider.stores.users.find_user_by_username_any(&username).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let pw = password.expose().to_string();
+    let ok = tokio::task::spawn_blocking(move || {
+        crate::password::verify_password(&pw, hash.as_deref().unwrap_or(crate::password::dummy_hash()))
+            && hash.is_some()
+    })
+    .await
+    .unwrap_or(false);
+    match user {
+        Some(u) if ok && !u.disabled => Ok(Actor::user(u.id, u.username)),
+        _ => Err(invalid()),
+    }
+}

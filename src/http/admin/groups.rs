@@ -1,0 +1,254 @@
+//! `/api/v1/{tenant}/groups`: groups, their members (users and service accounts, from either
+//! side), and a bulk change-password request to a whole group.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::extract::{ApiJson, ApiQuery};
+use super::problem::{ApiResult, Problem};
+use super::{Ctx, List, Page, check_description, check_id, check_name};
+use crate::crypto::{now, random_token};
+use crate::http::AppState;
+use crate::rbac::{Action, Permission};
+use crate::store::{Group, GroupMember, MemberKind};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/groups", get(list).post(create))
+        .route("/{tenant}/groups/{id}", get(read).patch(update).delete(remove))
+        .route("/{tenant}/groups/{id}/members", get(members).post(add_member))
+        .route("/{tenant}/groups/{id}/members/{kind}/{member}", delete(remove_member))
+        .route("/{tenant}/groups/{id}/password-change-request", post(password_change))
+}
+
+fn group_json(g: &Group) -> serde_json::Value {
+    json!({ "id": g.id, "name": g.name, "description": g.description, "created_at": g.created_at })
+}
+
+fn member_json(m: &GroupMember) -> serde_json::Value {
+    json!({ "kind": m.member_kind.as_str(), "id": m.member_id, "created_at": m.created_at })
+}
+
+async fn get_group(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Group> {
+    s.provider.stores.groups.get_group(ctx.tenant(), id).await?.ok_or_else(Problem::not_found)
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(tenant): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    let cap = ctx.require(Permission::Group, Action::Read)?;
+    let limit = page.limit()?;
+    let groups =
+        s.provider.stores.groups.list_groups(cap.tenant_id(), page.search(), page.after.as_deref(), limit).await?;
+    let list = List::new(groups, limit, |g: &Group| g.id.clone());
+    Ok(Json(json!({ "items": list.items.iter().map(group_json).collect::<Vec<_>>(), "next": list.next }))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    id: Option<String>,
+    name: String,
+    description: Option<String>,
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<NewGroup>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    let cap = ctx.require(Permission::Group, Action::Create)?;
+    let id = body.id.clone().unwrap_or_else(|| random_token(12));
+    check_id("id", &id)?;
+    check_name("name", &body.name)?;
+    check_description(body.description.as_deref())?;
+    let g = Group {
+        tenant_id: cap.tenant_id().to_string(),
+        id,
+        name: body.name.trim().to_string(),
+        description: body.description.clone(),
+        created_at: now(),
+    };
+    s.provider.stores.groups.create_group(&g).await?;
+    ctx.audit(&s, "group.create", format!("group:{}", g.id), json!({ "after": group_json(&g) })).await;
+    Ok((StatusCode::CREATED, Json(group_json(&g))).into_response())
+}
+
+async fn read(State(s): State<AppState>, c: Caller, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Read)?;
+    Ok(Json(group_json(&get_group(&s, &ctx, &id).await?)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateGroup {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateGroup>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Update)?;
+    let before = get_group(&s, &ctx, &id).await?;
+    let name = body.name.as_deref().unwrap_or(&before.name);
+    check_name("name", name)?;
+    let description = body.description.as_deref().or(before.description.as_deref());
+    check_description(description)?;
+    s.provider.stores.groups.update_group(ctx.tenant(), &id, name.trim(), description).await?;
+    let after = get_group(&s, &ctx, &id).await?;
+    ctx.audit(
+        &s,
+        "group.update",
+        format!("group:{id}"),
+        json!({ "before": group_json(&before), "after": group_json(&after) }),
+    )
+    .await;
+    Ok(Json(group_json(&after)).into_response())
+}
+
+/// Deletes the group, its memberships and its bindings; never its members.
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Delete)?;
+    s.provider.stores.groups.delete_group(ctx.tenant(), &id, now()).await?;
+    ctx.audit(&s, "group.delete", format!("group:{id}"), json!({})).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MemberPage {
+    after_kind: Option<MemberKind>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn members(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiQuery(page): ApiQuery<MemberPage>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Read)?;
+    get_group(&s, &ctx, &id).await?;
+    let limit = Page { limit: page.limit, ..Default::default() }.limit()?;
+    let after = match (page.after_kind, page.after.as_deref()) {
+        (Some(k), Some(a)) => Some((k, a)),
+        (None, None) => None,
+        _ => return Err(Problem::invalid("after", "give both after_kind and after")),
+    };
+    let items = s.provider.stores.groups.list_members(ctx.tenant(), &id, after, limit).await?;
+    let next = (items.len() as u32 >= limit)
+        .then(|| items.last().map(|m| json!({ "after_kind": m.member_kind.as_str(), "after": m.member_id })))
+        .flatten();
+    Ok(Json(json!({ "items": items.iter().map(member_json).collect::<Vec<_>>(), "next": next })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    kind: MemberKind,
+    id: String,
+}
+
+/// Attaches a member. No escalation: the actor must hold, in each scope, everything the
+/// group's bindings grant (otherwise adding themselves, or a puppet, would widen their rights).
+async fn add_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<NewMember>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Update)?;
+    get_group(&s, &ctx, &id).await?;
+    for (scope, perms) in crate::admin::group_grants(&s.provider.stores, ctx.tenant(), &id).await? {
+        ctx.access.check_grant(perms, &scope).map_err(|d| Problem::forbidden(d.to_string()))?;
+    }
+    s.provider.stores.groups.add_member(ctx.tenant(), &id, body.kind, &body.id, now()).await?;
+    ctx.audit(
+        &s,
+        "group.member.add",
+        format!("group:{id}"),
+        json!({ "member": format!("{}:{}", body.kind.as_str(), body.id) }),
+    )
+    .await;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn remove_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id, kind, member)): Path<(String, String, String, String)>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::Group, Action::Update)?;
+    let kind = MemberKind::parse(&kind).ok_or_else(Problem::not_found)?;
+    s.provider.stores.groups.remove_member(ctx.tenant(), &id, kind, &member, now()).await?;
+    ctx.audit(
+        &s,
+        "group.member.remove",
+        format!("group:{id}"),
+        json!({ "member": format!("{}:{member}", kind.as_str()) }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Sends a mandatory change-password request to every user of the group.
+async fn password_change(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    ctx.require(Permission::User, Action::Update)?;
+    get_group(&s, &ctx, &id).await?;
+    let stores = &s.provider.stores;
+    let mut count = 0usize;
+    let mut after: Option<(MemberKind, String)> = None;
+    loop {
+        let page =
+            stores.groups.list_members(ctx.tenant(), &id, after.as_ref().map(|(k, a)| (*k, a.as_str())), 200).await?;
+        for m in page.iter().filter(|m| m.member_kind == MemberKind::User) {
+            stores.users.require_password_change(&m.member_id, true).await?;
+            ctx.audit(
+                &s,
+                "user.password_change_request",
+                format!("user:{}", m.member_id),
+                json!({ "via": format!("group:{id}") }),
+            )
+            .await;
+            count += 1;
+        }
+        if page.len() < 200 {
+            break;
+        }
+        after = page.last().map(|m| (m.member_kind, m.member_id.clone()));
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "requested": count }))).into_response())
+}

@@ -1,0 +1,380 @@
+//! `/authorize`, `/login` and `/consent`: the browser side of the authorization code flow.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use super::form::Form;
+use super::{AppState, cookie, pages};
+use crate::crypto::now;
+use crate::oauth::authorize::{self, AuthorizeParams, PendingRequest, Step};
+use crate::oauth::session::{self, SESSION_COOKIE};
+use crate::oauth::{OAuthError, Provider};
+use crate::password;
+use crate::store::User;
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/login", get(login_get).post(login_post))
+        .route("/login/password", axum::routing::post(change_password_post))
+        .route("/consent", get(consent_get).post(consent_post))
+}
+
+async fn authorize_get(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    run_authorize(&s, &headers, q.unwrap_or_default().as_bytes()).await
+}
+
+/// OIDC Core section 3.1.2.1: the request may also come as a form post.
+async fn authorize_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    run_authorize(&s, &headers, &body).await
+}
+
+async fn run_authorize(s: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+    let p = &s.provider;
+    let params = match parse_params(raw) {
+        Ok(params) => params,
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    let t = now();
+    let req = match authorize::validate(p, &params, t).await {
+        Ok(r) => r,
+        Err(step) => return step_response(p, step),
+    };
+    let session = match session::lookup(p, cookie(headers, SESSION_COOKIE)).await {
+        Ok(sess) => sess,
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    step_response(p, authorize::decide(p, req, session.as_ref(), false, t).await)
+}
+
+fn parse_params(raw: &[u8]) -> Result<AuthorizeParams, OAuthError> {
+    let f = Form::parse_pairs(raw)?;
+    Ok(AuthorizeParams {
+        client_id: f.get("client_id"),
+        redirect_uri: f.get("redirect_uri"),
+        response_type: f.get("response_type"),
+        response_mode: f.get("response_mode"),
+        scope: f.get("scope"),
+        state: f.get("state"),
+        nonce: f.get("nonce"),
+        code_challenge: f.get("code_challenge"),
+        code_challenge_method: f.get("code_challenge_method"),
+        prompt: f.get("prompt"),
+        max_age: f.get("max_age"),
+        login_hint: f.get("login_hint"),
+        request: f.get("request"),
+        request_uri: f.get("request_uri"),
+        resource: f.all("resource"),
+    })
+}
+
+/// Turns a flow step into a response. Redirects are 303 so a POST becomes a GET.
+fn step_response(_p: &Provider, step: Step) -> Response {
+    match step {
+        Step::Redirect(to) => see_other(&to),
+        Step::Login(id) => see_other(&format!("login?request={id}")),
+        Step::Consent(id) => see_other(&format!("consent?request={id}")),
+        Step::ErrorPage(e) => {
+            let status = if e.code.status() >= 500 {
+                StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            pages::error_page(status, "Sign-in request refused", &e.description)
+        }
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response().with_status(StatusCode::SEE_OTHER)
+}
+
+trait WithStatus {
+    fn with_status(self, s: StatusCode) -> Self;
+}
+impl WithStatus for Response {
+    fn with_status(mut self, s: StatusCode) -> Self {
+        *self.status_mut() = s;
+        self
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RequestQuery {
+    request: Option<String>,
+}
+
+fn expired_page() -> Response {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in request is unknown or has expired. Go back to the application and start again.",
+    )
+}
+
+async fn client_name(p: &Provider, req: &PendingRequest) -> String {
+    match p.client(&req.client_id).await {
+        Ok(Some(c)) => c.name.clone(),
+        _ => req.client_id.clone(),
+    }
+}
+
+async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> Response {
+    let p = &s.provider;
+    let id = q.request.unwrap_or_default();
+    let req = match authorize::load_pending(p, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    let name = client_name(p, &req).await;
+    let hint = req.login_hint.as_deref().unwrap_or("");
+    pages::login(
+        StatusCode::OK,
+        &pages::LoginView { request_id: &id, csrf: &req.csrf, client_name: &name, username: hint, error: None },
+    )
+}
+
+async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = &s.provider;
+    let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
+    let id = f.get("request").unwrap_or_default();
+    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    let username = f.get("username").unwrap_or_default();
+    let password = crate::crypto::Secret::new(f.get("password").unwrap_or_default());
+    // Users are instance-wide identities; access to the client's tenant is checked after.
+    let user = match p.stores.users.find_user_by_username_any(username.trim()).await {
+        Ok(u) => u,
+        Err(e) => return step_response(p, Step::ErrorPage(e.into())),
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let pw = password.expose().to_string();
+    let ok = tokio::task::spawn_blocking(move || {
+        let verified = password::verify_password(&pw, hash.as_deref().unwrap_or(password::dummy_hash()));
+        verified && hash.is_some()
+    })
+    .await
+    .unwrap_or(false);
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        other => {
+            tracing::info!(tenant = %req.tenant_id, "sign-in failed");
+            let actor = other.as_ref().map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "anonymous".into());
+            signin_audit(&s, &req.tenant_id, &actor, "signin.failure", json!({ "username": username.trim() })).await;
+            let name = client_name(p, &req).await;
+            return pages::login(
+                StatusCode::UNAUTHORIZED,
+                &pages::LoginView {
+                    request_id: &id,
+                    csrf: &req.csrf,
+                    client_name: &name,
+                    username: &username,
+                    error: Some("Wrong username or password."),
+                },
+            );
+        }
+    };
+    if user.password_change_required {
+        // An administrator asked for a new password: no session and no token before it is set.
+        return match start_password_change(p, &id, &user.id).await {
+            Ok((change, csrf)) => {
+                pages::change_password(StatusCode::OK, &p.settings.url("/login/password"), &change, &csrf, None)
+            }
+            Err(e) => step_response(p, Step::ErrorPage(e)),
+        };
+    }
+    sign_in(&s, &headers, req, &id, &user).await
+}
+
+/// Starts the session of a person who proved who they are, and resumes the flow.
+async fn sign_in(s: &AppState, headers: &HeaderMap, req: PendingRequest, request_id: &str, user: &User) -> Response {
+    let p = &s.provider;
+    // A new sign-in replaces whatever session this browser had.
+    if let Some(old) = cookie(headers, SESSION_COOKIE)
+        && let Err(e) = session::destroy(p, old).await
+    {
+        return step_response(p, Step::ErrorPage(e));
+    }
+    let t = now();
+    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, &["pwd"], t).await {
+        Ok(x) => x,
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    tracing::info!(tenant = %req.tenant_id, user = %user.id, "signed in");
+    signin_audit(s, &req.tenant_id, &format!("user:{}", user.id), "signin.success", json!({ "amr": ["pwd"] })).await;
+    if let Err(e) = authorize::drop_pending(p, request_id).await {
+        return step_response(p, Step::ErrorPage(e));
+    }
+    let mut res = step_response(p, authorize::decide(p, req, Some(&sess), true, t).await);
+    set_session_cookie(s, &mut res, &cookie_value, p.settings.session_ttl.as_secs());
+    res
+}
+
+async fn signin_audit(s: &AppState, tenant: &str, actor: &str, action: &str, summary: serde_json::Value) {
+    s.audit
+        .record(crate::store::NewAuditEntry {
+            tenant_id: tenant.to_string(),
+            id: crate::crypto::random_token(16),
+            at: now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: actor.to_string(),
+            summary,
+            request_id: None,
+            client_addr: None,
+        })
+        .await;
+}
+
+/// A pending mandatory password change: which user, for which sign-in request.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingChange {
+    user_id: String,
+    request_id: String,
+    csrf: String,
+}
+
+async fn start_password_change(p: &Provider, request_id: &str, user_id: &str) -> Result<(String, String), OAuthError> {
+    let change = crate::crypto::random_token(24);
+    let csrf = crate::crypto::random_token(24);
+    let rec = PendingChange { user_id: user_id.to_string(), request_id: request_id.to_string(), csrf: csrf.clone() };
+    let value = serde_json::to_vec(&rec).map_err(OAuthError::server_error)?;
+    p.kv.put(&format!("pwchange:{change}"), &value, p.settings.login_request_ttl).await?;
+    Ok((change, csrf))
+}
+
+/// The forced change: a new password (twice), within the length policy, then the sign-in
+/// goes on as if it had just happened.
+async fn change_password_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = &s.provider;
+    let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
+    let change = f.get("change").unwrap_or_default();
+    let key = format!("pwchange:{change}");
+    let rec: PendingChange = match p.kv.get(&key).await {
+        Ok(Some(v)) => match serde_json::from_slice(&v) {
+            Ok(r) => r,
+            Err(_) => return expired_page(),
+        },
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e.into())),
+    };
+    let csrf = f.get("csrf").unwrap_or_default();
+    if change.is_empty() || !crate::crypto::ct_eq(rec.csrf.as_bytes(), csrf.as_bytes()) {
+        return expired_page();
+    }
+    let new = crate::crypto::Secret::new(f.get("new_password").unwrap_or_default());
+    let confirm = crate::crypto::Secret::new(f.get("confirm_password").unwrap_or_default());
+    let problem = if new.expose() != confirm.expose() {
+        Some("The two passwords are not the same.")
+    } else {
+        password::check_policy(new.expose()).err()
+    };
+    if let Some(msg) = problem {
+        return pages::change_password(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &p.settings.url("/login/password"),
+            &change,
+            &csrf,
+            Some(msg),
+        );
+    }
+    let req = match authorize::load_pending(p, &rec.request_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    let pw = new.expose().to_string();
+    let Ok(hash) = tokio::task::spawn_blocking(move || password::hash_password(&pw)).await else {
+        return step_response(p, Step::ErrorPage(OAuthError::server_error("password hashing task failed")));
+    };
+    let users = &p.stores.users;
+    let user = match users.get_user_any(&rec.user_id).await {
+        Ok(Some(u)) if !u.disabled => u,
+        Ok(_) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e.into())),
+    };
+    let updated = async {
+        users.set_password_hash(&user.tenant_id, &user.id, &hash).await?;
+        users.require_password_change(&user.id, false).await
+    };
+    if let Err(e) = updated.await {
+        return step_response(p, Step::ErrorPage(e.into()));
+    }
+    let _ = p.kv.delete(&key).await;
+    signin_audit(&s, &req.tenant_id, &format!("user:{}", user.id), "user.password_change", json!({ "required": true }))
+        .await;
+    sign_in(&s, &headers, req, &rec.request_id, &user).await
+}
+
+pub(super) fn set_session_cookie(s: &AppState, res: &mut Response, value: &str, max_age: u64) {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let c = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+async fn consent_get(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<RequestQuery>) -> Response {
+    let p = &s.provider;
+    let id = q.request.unwrap_or_default();
+    let req = match authorize::load_pending(p, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    match session::lookup(p, cookie(&headers, SESSION_COOKIE)).await {
+        Ok(Some(_)) => {}
+        Ok(_) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    }
+    let name = client_name(p, &req).await;
+    pages::consent(&id, &req.csrf, &name, &req.scopes)
+}
+
+async fn consent_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = &s.provider;
+    let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
+    let id = f.get("request").unwrap_or_default();
+    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    let sess = match session::lookup(p, cookie(&headers, SESSION_COOKIE)).await {
+        Ok(Some(sess)) => sess,
+        Ok(_) => return expired_page(),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    };
+    if let Err(e) = authorize::drop_pending(p, &id).await {
+        return step_response(p, Step::ErrorPage(e));
+    }
+    if f.get("decision").as_deref() != Some("allow") {
+        let e = OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user denied access");
+        return see_other(&authorize::error_redirect(p, &req.redirect_uri, req.state.as_deref(), &e));
+    }
+    let t = now();
+    // Remember what was granted, adding to what was granted before.
+    let granted = match p.stores.consents.granted_scopes(&req.tenant_id, &sess.user_id, &req.client_id).await {
+        Ok(mut g) => {
+            g.extend(req.scopes.iter().filter(|s| !g.contains(s)).cloned().collect::<Vec<_>>());
+            g
+        }
+        Err(e) => return step_response(p, Step::ErrorPage(e.into())),
+    };
+    if let Err(e) = p.stores.consents.grant_scopes(&req.tenant_id, &sess.user_id, &req.client_id, &granted, t).await {
+        return step_response(p, Step::ErrorPage(e.into()));
+    }
+    match authorize::issue_code(p, &req, &sess, t).await {
+        Ok(to) => see_other(&to),
+        Err(e) => see_other(&authorize::error_redirect(p, &req.redirect_uri, req.state.as_deref(), &e)),
+    }
+}

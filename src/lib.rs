@@ -1,0 +1,22 @@
+//! Tessera: an OpenID Connect provider and OAuth 2.0 token issuer.
+//!
+//! Layout (see `docs/ARCHITECTURE.md`): [`oauth`] is the protocol engine, free of HTTP;
+//! [`http`] maps HTTP to it; [`store`] and [`kv`] are the durable and short-lived state;
+//! [`keys`] signs; [`server`] wires everything from a [`config::Config`]; [`cli`] is the binary.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod cli_admin;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod keys;
+pub mod kv;
+pub mod oauth;
+pub mod password;
+pub mod rbac;
+pub mod server;
+pub mod store;
+
+pub use http::{AppState, app};

@@ -1,0 +1,166 @@
+//! Wiring: from a configuration to stores, keys, a provider and a running HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, StateBackend};
+use crate::crypto::now;
+use crate::http::{AppState, app};
+use crate::keys::{Alg, KeyFolder, KeyPolicy, KeyReloader, KeySet, RELOAD_INTERVAL_SECS, SharedKeys};
+use crate::kv::{Kv, MemoryKv, RedisKv};
+use crate::oauth::{Provider, Settings};
+use crate::store::{self, ConnectOptions, Stores};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub fn connect_options(config: &Config) -> ConnectOptions {
+    ConnectOptions {
+        url: config.database.url.clone(),
+        max_connections: config.database.max_connections,
+        pg_schema: None,
+    }
+}
+
+/// Opens the stores named by the configuration (migrating them).
+pub async fn open_stores(config: &Config) -> Result<Stores, BoxError> {
+    Ok(store::connect(&connect_options(config)).await?)
+}
+
+/// Opens the short-lived state backend named by the configuration.
+pub async fn open_kv(config: &Config) -> Result<Arc<dyn Kv>, BoxError> {
+    Ok(match config.state.backend {
+        StateBackend::Memory => Arc::new(MemoryKv::new()),
+        StateBackend::Redis => Arc::new(RedisKv::connect(&config.state.redis_url, &config.state.redis_prefix).await?),
+    })
+}
+
+/// Builds the application state from its parts.
+pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>) -> AppState {
+    let audit = crate::admin::audit::AuditLog::start(stores.audit.clone());
+    let provider = Provider::new(Settings::from_config(config), keys, stores, kv);
+    AppState { provider: Arc::new(provider), audit, secure_cookies: config.secure_cookies() }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight requests.
+pub async fn serve(config: Config) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (server.listen): {e}", config.server.listen))?;
+    let folder = KeyFolder::new(&config.keys.dir, KeyPolicy::from_config(&config));
+    let (keys, reloader) = KeyReloader::start(folder, now())?;
+    let stores = open_stores(&config).await?;
+    let kv = open_kv(&config).await?;
+    let state = state(&config, Arc::new(keys), stores.clone(), kv.clone());
+    spawn_key_reloader(reloader, state.provider.keys.clone());
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        issuer = %config.server.issuer,
+        database = stores.backend,
+        state = kv.backend(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "Tessera is ready"
+    );
+    if config.server.issuer.starts_with("http://") && !is_loopback_issuer(&config.server.issuer) {
+        tracing::warn!("the issuer is not https: use https in production (server.issuer)");
+    }
+    let audit = state.audit.clone();
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // Every audit entry recorded by a finished request is stored before the process exits.
+    audit.flush().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Re-reads the keyring every [`RELOAD_INTERVAL_SECS`] so that a rotation made with
+/// `tessera keys rotate` reaches the JWKS without a restart, and logs each switch of the
+/// signing key (those follow the clock and need no reload). A keyring that fails to load is
+/// logged and the current keys stay in use.
+fn spawn_key_reloader(mut reloader: KeyReloader, keys: SharedKeys) {
+    let signing = |set: &KeySet, at: i64| Alg::ALL.map(|a| set.active_kid(a, at).to_string());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(RELOAD_INTERVAL_SECS as u64));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut active = signing(&keys.current(), now());
+        loop {
+            tick.tick().await;
+            let polled = tokio::task::spawn_blocking(move || {
+                let result = reloader.poll(now());
+                (reloader, result)
+            })
+            .await;
+            let Ok((back, result)) = polled else {
+                tracing::error!("the key reloader stopped");
+                return;
+            };
+            reloader = back;
+            match result {
+                Ok(Some(set)) => {
+                    let kids: Vec<String> = set.keys_at(now()).iter().map(|k| k.meta.kid.clone()).collect();
+                    tracing::info!(?kids, "signing keys reloaded from the keyring");
+                    keys.replace(Arc::new(set));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "the keyring could not be loaded; the current keys stay in use"),
+            }
+            let at = now();
+            let current = keys.current();
+            let now_active = signing(&current, at);
+            for (alg, (before, after)) in Alg::ALL.iter().zip(active.iter().zip(&now_active)) {
+                if before != after {
+                    tracing::info!(alg = alg.as_str(), kid = %after, previous = %before, "a new key now signs");
+                }
+            }
+            active = now_active;
+        }
+    });
+}
+
+fn is_loopback_issuer(issuer: &str) -> bool {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]"))
+        .unwrap_or(false)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Installs the log subscriber: JSON lines or text, filtered by `log.level` (or `RUST_LOG`).
+pub fn init_logging(config: &Config) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = if config.log.format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
+}

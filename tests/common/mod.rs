@@ -1,0 +1,312 @@
+//! Shared test support: both store backends, both state backends, and an in-process
+//! application harness (`TestApp`) that drives the router with `oneshot`.
+#![allow(dead_code)]
+
+pub mod kv;
+pub mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use tessera::config::Config;
+use tessera::crypto::{b64url, random_token, sha256};
+use tessera::keys::KeySet;
+use tessera::store::{Client, ClientAuthMethod, DEFAULT_TENANT, Stores, User};
+
+pub const ISSUER: &str = "https://id.test";
+pub const REDIRECT: &str = "https://app.test/callback";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The two backend pairs every protocol test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: SQLite and in-memory state.
+    SqliteMemory,
+    /// The production pair: PostgreSQL and Redis.
+    PostgresRedis,
+}
+
+/// Generates one `#[tokio::test]` per backend pair for an `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::SqliteMemory).await }
+            )*
+        }
+        mod postgres_redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::PostgresRedis).await }
+            )*
+        }
+    };
+}
+
+/// Keys are costly to generate (RSA): one set per test binary.
+pub fn keys() -> Arc<KeySet> {
+    static KEYS: OnceLock<Arc<KeySet>> = OnceLock::new();
+    KEYS.get_or_init(|| Arc::new(KeySet::ephemeral().expect("keys"))).clone()
+}
+
+/// An application on fresh stores, driven in process.
+pub struct TestApp {
+    pub router: Router,
+    pub state: tessera::AppState,
+    pub stores: Stores,
+    pub config: Config,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    pub async fn with_config(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::default();
+        config.server.issuer = ISSUER.into();
+        tweak(&mut config);
+        let (stores, kv, dir) = match backend {
+            Backend::SqliteMemory => {
+                let (stores, dir) = store::sqlite_stores().await;
+                (stores, kv::memory_kv(), Some(dir))
+            }
+            Backend::PostgresRedis => (store::pg_stores().await, kv::redis_kv().await, None),
+        };
+        let state = tessera::server::state(&config, keys(), stores.clone(), kv);
+        Self { router: tessera::app(state.clone()), state, stores, config, _dir: dir }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Response<Body> {
+        self.router.clone().oneshot(req).await.expect("infallible")
+    }
+
+    pub async fn get(&self, uri: &str) -> Response<Body> {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn get_with_cookie(&self, uri: &str, cookie: Option<&str>) -> Response<Body> {
+        let mut b = Request::get(uri);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post_form(&self, uri: &str, pairs: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response<Body> {
+        self.post_form_cookie(uri, pairs, basic, None).await
+    }
+
+    pub async fn post_form_cookie(
+        &self,
+        uri: &str,
+        pairs: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        cookie: Option<&str>,
+    ) -> Response<Body> {
+        let body = form(pairs);
+        let mut b = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            b = b.header(header::AUTHORIZATION, basic_header(id, secret));
+        }
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Registers a client. Confidential clients get the secret "s3cret-<id>".
+    pub async fn client(&self, id: &str, public: bool, tweak: impl FnOnce(&mut Client)) -> Client {
+        let mut c = Client {
+            tenant_id: DEFAULT_TENANT.into(),
+            client_id: id.into(),
+            name: format!("App {id}"),
+            secret_hash: (!public).then(|| tessera::crypto::hash_secret(&format!("s3cret-{id}"))),
+            auth_method: if public { ClientAuthMethod::None } else { ClientAuthMethod::ClientSecretBasic },
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec!["https://app.test/bye".into()],
+            grant_types: if public {
+                vec!["authorization_code".into(), "refresh_token".into()]
+            } else {
+                vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()]
+            },
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "offline_access".into(),
+                "flows:read".into(),
+            ],
+            first_party: true,
+            access_token_alg: "ES256".into(),
+            id_token_alg: "RS256".into(),
+            default_audience: Some("https://api.test".into()),
+            allowed_audiences: vec!["https://other-api.test".into()],
+            created_at: 0,
+            service_account_id: None,
+            jwks: None,
+        };
+        tweak(&mut c);
+        self.stores.clients.create_client(&c).await.expect("create client");
+        c
+    }
+
+    /// Creates a user "alice" (or `username`) with [`PASSWORD`].
+    pub async fn user(&self, username: &str) -> User {
+        let u = User {
+            tenant_id: DEFAULT_TENANT.into(),
+            id: random_token(12),
+            username: username.into(),
+            email: Some(format!("{username}@example.com")),
+            email_verified: true,
+            name: Some(format!("{username} Example")),
+            password_hash: Some(password_hash()),
+            disabled: false,
+            password_change_required: false,
+            created_at: 0,
+        };
+        self.stores.users.create_user(&u).await.expect("create user");
+        u
+    }
+
+    /// Runs /authorize with `params`, signs in as `username` if asked to, and returns the
+    /// final redirect (to the client) and the session cookie.
+    pub async fn authorize(
+        &self,
+        params: &[(&str, &str)],
+        username: &str,
+        cookie: Option<&str>,
+    ) -> (String, Option<String>) {
+        let res = self.get_with_cookie(&format!("/authorize?{}", form(params)), cookie).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "authorize: {}", body_text(res).await);
+        let loc = location(&res);
+        if !loc.starts_with("login?") {
+            return (loc, cookie.map(str::to_string));
+        }
+        let page = body_text(self.get(&format!("/{loc}")).await).await;
+        let request = hidden(&page, "request");
+        let csrf = hidden(&page, "csrf");
+        let res = self
+            .post_form(
+                "/login",
+                &[("request", &request), ("csrf", &csrf), ("username", username), ("password", PASSWORD)],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "login: {}", body_text(res).await);
+        let cookie = set_cookie(&res);
+        (location(&res), cookie)
+    }
+
+    /// The standard flow for a confidential client with PKCE: returns the code and verifier.
+    pub async fn code_for(&self, client_id: &str, username: &str, scope: &str) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let (loc, _) = self
+            .authorize(
+                &[
+                    ("client_id", client_id),
+                    ("redirect_uri", REDIRECT),
+                    ("response_type", "code"),
+                    ("scope", scope),
+                    ("state", "st"),
+                    ("nonce", "n0nce"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+                username,
+                None,
+            )
+            .await;
+        (query_param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}")), verifier)
+    }
+
+    /// Exchanges a code at the token endpoint with the client's basic credentials.
+    pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> (StatusCode, serde_json::Value) {
+        let secret = format!("s3cret-{client_id}");
+        let res = self
+            .post_form(
+                "/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", verifier),
+                ],
+                Some((client_id, &secret)),
+            )
+            .await;
+        (res.status(), body_json(res).await)
+    }
+
+    pub async fn introspect(&self, client_id: &str, token: &str) -> serde_json::Value {
+        let secret = format!("s3cret-{client_id}");
+        body_json(self.post_form("/introspect", &[("token", token)], Some((client_id, &secret))).await).await
+    }
+}
+
+fn password_hash() -> String {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| tessera::password::hash_password(PASSWORD)).clone()
+}
+
+pub fn pkce() -> (String, String) {
+    let verifier = random_token(32);
+    let challenge = b64url(&sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+pub fn basic_header(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+}
+
+pub fn location<B>(res: &Response<B>) -> String {
+    res.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+pub fn set_cookie<B>(res: &Response<B>) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("tessera_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+pub fn query_param(uri: &str, name: &str) -> Option<String> {
+    let q = uri.split_once('?')?.1;
+    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in {page}")) + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+pub async fn body_text(res: Response<Body>) -> String {
+    String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned()
+}
+
+pub async fn body_json(res: Response<Body>) -> serde_json::Value {
+    let text = body_text(res).await;
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Decodes a JWT's header and payload without checking anything (tests only).
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut it = token.split('.');
+    let dec = |s: &str| serde_json::from_slice(&tessera::crypto::b64url_decode(s).unwrap()).unwrap();
+    (dec(it.next().unwrap()), dec(it.next().unwrap()))
+}
