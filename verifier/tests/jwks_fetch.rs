@@ -1,5 +1,8 @@
 //! Fetching the JWKS from a tiny HTTP server on 127.0.0.1: `Cache-Control: max-age`, a
 //! rate-limited refresh on an unknown `kid`, key rotation, and a server that goes away.
+//!
+//! `cargo test --workspace` (and clippy) build these: the root package's dev-dependency on
+//! tessera-verifier enables `jwks-fetch`. Alone: `cargo test -p tessera-verifier --features jwks-fetch`.
 #![cfg(feature = "jwks-fetch")]
 
 mod common;
