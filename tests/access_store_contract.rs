@@ -38,6 +38,8 @@ macro_rules! contract_tests {
 
 #[path = "access_contract/audit.rs"]
 mod audit;
+#[path = "access_contract/credentials.rs"]
+mod credentials;
 #[path = "access_contract/isolation.rs"]
 mod isolation;
 
