@@ -36,9 +36,15 @@ pub enum Command {
     #[command(subcommand)]
     Users(UsersCmd),
     /// Administration, as Kestra's CLI: `tessera auths users create --tenant-admin prod …`,
-    /// tenants, groups, roles, bindings, service accounts; on the database, or on a running
-    /// server with --server URL and --token T or --user name:password.
+    /// tenants, groups, roles, bindings, service accounts and their credentials, workload
+    /// identities; on the database, or on a running server with --server URL and --token T
+    /// (an access token or a service account's API token) or --user name:password.
     Auths(Auths),
+    /// Service accounts and their API tokens and clients: the same as `tessera auths
+    /// service-accounts …`, e.g. `tessera service-accounts tokens create --tenant T
+    /// --service-account SA --name ci`.
+    #[command(name = "service-accounts")]
+    ServiceAccounts(ServiceAccounts),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -98,6 +104,15 @@ pub struct Auths {
     pub remote: crate::cli_admin::Remote,
     #[command(subcommand)]
     pub cmd: AuthsCmd,
+}
+
+/// `tessera service-accounts …`: `tessera auths service-accounts …` at the top level.
+#[derive(Args, Debug)]
+pub struct ServiceAccounts {
+    #[command(flatten)]
+    pub remote: crate::cli_admin::Remote,
+    #[command(subcommand)]
+    pub cmd: crate::cli_admin::ServiceAccountsCmd,
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,7 +252,8 @@ pub struct CreateClient {
     #[arg(long, value_enum, default_value = "basic")]
     pub auth_method: AuthMethodArg,
     /// Allowed grant types (repeatable; default: authorization_code and refresh_token, plus
-    /// client_credentials for confidential clients).
+    /// client_credentials for confidential clients). Also
+    /// urn:ietf:params:oauth:grant-type:token-exchange (or its short name token-exchange).
     #[arg(long = "grant")]
     pub grants: Vec<String>,
     /// Allowed scopes (repeatable; default: openid profile email offline_access).
@@ -321,6 +337,9 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
             AuthsCmd::Users(c) => crate::cli_admin::run(&config, &remote, c.api().expect("not create")).await,
             AuthsCmd::Api(c) => crate::cli_admin::run(&config, &remote, c).await,
         },
+        Command::ServiceAccounts(ServiceAccounts { remote, cmd }) => {
+            crate::cli_admin::run(&config, &remote, crate::cli_admin::ApiCmd::ServiceAccounts(cmd)).await
+        }
         Command::Keys(cmd) => keys(&config, cmd),
         Command::Audit(AuditCmd::Verify) => {
             let stores = server::open_stores(&config).await?;
@@ -446,6 +465,7 @@ pub fn build_client(config: &Config, a: &CreateClient) -> Result<(Client, Option
     for uri in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris) {
         check_redirect_uri(uri)?;
     }
+    use crate::oauth::grants::token_exchange::GRANT_TYPE as TOKEN_EXCHANGE;
     let grants = if a.grants.is_empty() {
         let mut g = vec!["authorization_code".to_string(), "refresh_token".to_string()];
         if !a.public {
@@ -453,11 +473,22 @@ pub fn build_client(config: &Config, a: &CreateClient) -> Result<(Client, Option
         }
         g
     } else {
-        a.grants.clone()
+        // The short name is stored as the URN, the grant_type the token endpoint receives.
+        let mut g: Vec<String> = Vec::new();
+        for name in &a.grants {
+            let name = if name == "token-exchange" { TOKEN_EXCHANGE } else { name.as_str() };
+            if !g.iter().any(|x| x == name) {
+                g.push(name.to_string());
+            }
+        }
+        g
     };
     for g in &grants {
-        if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials") {
-            return Err(format!("unknown grant '{g}': use authorization_code, refresh_token or client_credentials"));
+        if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials" | TOKEN_EXCHANGE) {
+            return Err(format!(
+                "unknown grant '{g}': use authorization_code, refresh_token, client_credentials or token-exchange \
+                 ({TOKEN_EXCHANGE})"
+            ));
         }
     }
     if a.public && grants.iter().any(|g| g == "client_credentials") {

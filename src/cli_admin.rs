@@ -1,7 +1,15 @@
 //! `tessera auths …`: the admin API from the command line, in two modes with one code path.
 //! Without `--server`, the API runs in process on the configured database as the local
 //! operator (Instance Admin rights, audited as `cli`); with `--server URL`, requests go over
-//! HTTP with `--token` (a Bearer access token) or `--user name:password` (Basic).
+//! HTTP with `--token` (sent as `Authorization: Bearer`: an access token for the admin API or a
+//! service account's API token, `tsa_…`) or `--user name:password` (Basic).
+//!
+//! Secrets: a created API token or client secret is in the answer that creates it, printed
+//! once on standard output; nothing else prints it, and `--token`/`--user` never appear in
+//! help (`hide_env_values`), debug output or error messages.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
@@ -14,17 +22,31 @@ use crate::config::Config;
 use crate::server::BoxError;
 
 /// Where the admin API is.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Clone, Default)]
 pub struct Remote {
     /// A running Tessera, e.g. https://id.example.com. Without it, work on the database.
     #[arg(long, global = true, env = "TESSERA_SERVER")]
     pub server: Option<String>,
-    /// An access token for the admin API (audience {issuer}/api).
-    #[arg(long, global = true, env = "TESSERA_TOKEN", conflicts_with = "user")]
+    /// Sent as `Authorization: Bearer` with --server: an access token for the admin API
+    /// (audience {issuer}/api) or a service account's API token (tsa_…), which then acts
+    /// with the account's role bindings.
+    #[arg(long, global = true, env = "TESSERA_TOKEN", hide_env_values = true, conflicts_with = "user")]
     pub token: Option<String>,
-    /// name:password, for Basic authentication.
-    #[arg(long, global = true, env = "TESSERA_USER")]
+    /// name:password, for Basic authentication with --server.
+    #[arg(long, global = true, env = "TESSERA_USER", hide_env_values = true)]
     pub user: Option<String>,
+}
+
+/// Never shows the credentials.
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |o: &Option<String>| o.as_ref().map(|_| "<hidden>");
+        f.debug_struct("Remote")
+            .field("server", &self.server)
+            .field("token", &hidden(&self.token))
+            .field("user", &hidden(&self.user))
+            .finish()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -41,9 +63,13 @@ pub enum ApiCmd {
     /// Role bindings of a tenant.
     #[command(subcommand)]
     Bindings(BindingsCmd),
-    /// Service accounts of a tenant.
+    /// Service accounts of a tenant, their API tokens and their OAuth clients.
     #[command(subcommand, name = "service-accounts")]
     ServiceAccounts(ServiceAccountsCmd),
+    /// Trusted external OIDC issuers (CI systems, Kubernetes clusters) whose tokens a job
+    /// exchanges for a service account's access token, with no stored secret.
+    #[command(subcommand, name = "workload-identities")]
+    WorkloadIdentities(WorkloadIdentitiesCmd),
     /// Any admin API call: `tessera auths api GET /acme/users`.
     Api {
         method: String,
@@ -178,6 +204,12 @@ pub enum ServiceAccountsCmd {
         #[arg(long)]
         tenant: String,
     },
+    /// One service account and its groups.
+    Get {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
     Create {
         #[arg(long)]
         tenant: String,
@@ -187,6 +219,176 @@ pub enum ServiceAccountsCmd {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// An audience the account may get tokens for (repeatable; the first is the default).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+    },
+    /// Change the name, description or audiences (the options given; the rest stay).
+    Update {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Replaces the audiences (repeatable).
+        #[arg(long = "audience", conflicts_with = "clear_audiences")]
+        audiences: Vec<String>,
+        /// Remove every audience.
+        #[arg(long)]
+        clear_audiences: bool,
+    },
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// API tokens of a service account: shown once at creation, usable as `--token` and in a
+    /// token exchange; they expire, are revoked and rotate.
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+    /// OAuth clients acting as a service account with client_credentials (a client secret,
+    /// shown once, or private_key_jwt with registered public keys).
+    #[command(subcommand)]
+    Clients(SaClientsCmd),
+}
+
+/// The service account whose credentials a command manages.
+#[derive(Args, Debug)]
+pub struct AccountRef {
+    #[arg(long)]
+    pub tenant: String,
+    /// The service account's id.
+    #[arg(long = "service-account", alias = "service-account-id", value_name = "ID")]
+    pub service_account: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokensCmd {
+    /// Create a token; it is printed once (the `token` field): store it now.
+    Create {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        name: String,
+        /// Lifetime in seconds (60 to 10 years). Default: no expiry.
+        #[arg(long, value_name = "SECONDS", conflicts_with = "expires_at")]
+        expires_in: Option<i64>,
+        /// Expiry as Unix seconds.
+        #[arg(long, value_name = "UNIX")]
+        expires_at: Option<i64>,
+    },
+    /// The tokens of the account, without their secret: id, name, hint, status, dates.
+    List {
+        #[command(flatten)]
+        account: AccountRef,
+    },
+    /// One token, without its secret.
+    Get {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        token_id: String,
+    },
+    /// Revoke a token: the next use or exchange fails.
+    Revoke {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        token_id: String,
+    },
+    /// Create the token's successor (printed once); the old one keeps working for the overlap.
+    Rotate {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        token_id: String,
+        /// How long the old token keeps working (default one day, at most 30; 0 revokes it now).
+        #[arg(long, value_name = "SECONDS")]
+        overlap_seconds: Option<i64>,
+        /// The new token's lifetime in seconds (default: the old token's lifetime).
+        #[arg(long, value_name = "SECONDS", conflicts_with = "expires_at")]
+        expires_in: Option<i64>,
+        #[arg(long, value_name = "UNIX")]
+        expires_at: Option<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SaClientsCmd {
+    /// Create a client; a client secret is printed once (`client_secret`): store it now.
+    Create {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        name: Option<String>,
+        /// How the client authenticates at the token endpoint.
+        #[arg(
+            long,
+            default_value = "client_secret_basic",
+            value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        )]
+        auth_method: String,
+        /// The client's public keys for private_key_jwt: a JWK Set (or one JWK) in a JSON file.
+        #[arg(long, value_name = "PATH")]
+        jwks_file: Option<PathBuf>,
+        /// An audience its tokens may have (repeatable; the first is the default). Default:
+        /// the account's audiences, else the admin API.
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// ES256, RS256 or EdDSA (default: the server's).
+        #[arg(long)]
+        access_token_alg: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        account: AccountRef,
+    },
+    Delete {
+        #[command(flatten)]
+        account: AccountRef,
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkloadIdentitiesCmd {
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    Get {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Trust an issuer's tokens for one audience, with claim rules, as one service account:
+    /// `--claim repository=acme/app --claim ref=refs/heads/main`.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// The issuer, exactly as the `iss` of its tokens.
+        #[arg(long)]
+        issuer: String,
+        /// Where its keys are (default: found by OIDC discovery on the issuer).
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        /// The `aud` its tokens must carry.
+        #[arg(long)]
+        audience: String,
+        /// A claim rule, name=pattern (`*` matches any run of characters); at least one,
+        /// repeatable.
+        #[arg(long = "claim", value_name = "NAME=PATTERN", required = true)]
+        claims: Vec<String>,
+        /// The service account the matching workloads act as.
+        #[arg(long = "service-account", alias = "service-account-id", value_name = "ID")]
+        service_account: String,
     },
     Delete {
         #[arg(long)]
@@ -210,6 +412,83 @@ fn principal(
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl AccountRef {
+    /// `/{tenant}/service-accounts/{id}/{what}`.
+    fn path(&self, what: &str) -> String {
+        format!("/{}/service-accounts/{}/{what}", enc(&self.tenant), enc(&self.service_account))
+    }
+}
+
+/// `name=pattern` rules as a map; each name once.
+fn claim_rules(rules: &[String]) -> Result<BTreeMap<String, String>, BoxError> {
+    let mut map = BTreeMap::new();
+    for rule in rules {
+        let (name, pattern) = rule
+            .split_once('=')
+            .ok_or_else(|| format!("--claim '{rule}': use name=pattern, e.g. repository=acme/*"))?;
+        if name.trim().is_empty() {
+            return Err(format!("--claim '{rule}': the claim name is empty").into());
+        }
+        if map.insert(name.trim().to_string(), pattern.to_string()).is_some() {
+            return Err(format!("--claim: '{}' is given twice", name.trim()).into());
+        }
+    }
+    Ok(map)
+}
+
+/// A JWK Set from a file; a single JWK is wrapped in a set.
+fn read_jwks(path: &std::path::Path) -> Result<Value, BoxError> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--jwks-file {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("--jwks-file {}: not JSON: {e}", path.display()))?;
+    Ok(if v.get("kty").is_some() { json!({ "keys": [v] }) } else { v })
+}
+
+fn tokens_request(c: TokensCmd) -> (Method, String, Option<Value>) {
+    use Method as M;
+    match c {
+        TokensCmd::Create { account, name, expires_in, expires_at } => (
+            M::POST,
+            account.path("tokens"),
+            Some(json!({ "name": name, "expires_in": expires_in, "expires_at": expires_at })),
+        ),
+        TokensCmd::List { account } => (M::GET, account.path("tokens"), None),
+        TokensCmd::Get { account, token_id } => (M::GET, account.path(&format!("tokens/{}", enc(&token_id))), None),
+        TokensCmd::Revoke { account, token_id } => {
+            (M::DELETE, account.path(&format!("tokens/{}", enc(&token_id))), None)
+        }
+        TokensCmd::Rotate { account, token_id, overlap_seconds, expires_in, expires_at } => (
+            M::POST,
+            account.path(&format!("tokens/{}/rotate", enc(&token_id))),
+            Some(json!({ "overlap_seconds": overlap_seconds, "expires_in": expires_in, "expires_at": expires_at })),
+        ),
+    }
+}
+
+fn sa_clients_request(c: SaClientsCmd) -> Result<(Method, String, Option<Value>), BoxError> {
+    use Method as M;
+    Ok(match c {
+        SaClientsCmd::Create { account, name, auth_method, jwks_file, audiences, access_token_alg } => {
+            if jwks_file.is_some() != (auth_method == "private_key_jwt") {
+                return Err("--jwks-file goes with --auth-method private_key_jwt, and only with it".into());
+            }
+            let jwks = jwks_file.as_deref().map(read_jwks).transpose()?;
+            let audiences = (!audiences.is_empty()).then_some(audiences);
+            let body = json!({
+                "name": name,
+                "auth_method": auth_method,
+                "jwks": jwks,
+                "audiences": audiences,
+                "access_token_alg": access_token_alg,
+            });
+            (M::POST, account.path("clients"), Some(body))
+        }
+        SaClientsCmd::List { account } => (M::GET, account.path("clients"), None),
+        SaClientsCmd::Delete { account, client_id } => {
+            (M::DELETE, account.path(&format!("clients/{}", enc(&client_id))), None)
+        }
+    })
 }
 
 /// Translates a command into (method, path under /api/v1, body).
@@ -269,13 +548,50 @@ pub fn request(cmd: ApiCmd) -> Result<(Method, String, Option<Value>), BoxError>
         },
         ApiCmd::ServiceAccounts(c) => match c {
             ServiceAccountsCmd::List { tenant } => (M::GET, format!("/{}/service-accounts", enc(&tenant)), None),
-            ServiceAccountsCmd::Create { tenant, id, name, description } => (
+            ServiceAccountsCmd::Get { tenant, id } => {
+                (M::GET, format!("/{}/service-accounts/{}", enc(&tenant), enc(&id)), None)
+            }
+            ServiceAccountsCmd::Create { tenant, id, name, description, audiences } => (
                 M::POST,
                 format!("/{}/service-accounts", enc(&tenant)),
-                Some(json!({ "id": id, "name": name, "description": description })),
+                Some(json!({ "id": id, "name": name, "description": description, "audiences": audiences })),
             ),
+            ServiceAccountsCmd::Update { tenant, id, name, description, audiences, clear_audiences } => {
+                let audiences = (clear_audiences || !audiences.is_empty()).then_some(audiences);
+                if name.is_none() && description.is_none() && audiences.is_none() {
+                    return Err("give --name, --description, --audience or --clear-audiences".into());
+                }
+                (
+                    M::PATCH,
+                    format!("/{}/service-accounts/{}", enc(&tenant), enc(&id)),
+                    Some(json!({ "name": name, "description": description, "audiences": audiences })),
+                )
+            }
             ServiceAccountsCmd::Delete { tenant, id } => {
                 (M::DELETE, format!("/{}/service-accounts/{}", enc(&tenant), enc(&id)), None)
+            }
+            ServiceAccountsCmd::Tokens(c) => tokens_request(c),
+            ServiceAccountsCmd::Clients(c) => sa_clients_request(c)?,
+        },
+        ApiCmd::WorkloadIdentities(c) => match c {
+            WorkloadIdentitiesCmd::List { tenant } => (M::GET, format!("/{}/workload-identities", enc(&tenant)), None),
+            WorkloadIdentitiesCmd::Get { tenant, id } => {
+                (M::GET, format!("/{}/workload-identities/{}", enc(&tenant), enc(&id)), None)
+            }
+            WorkloadIdentitiesCmd::Create { tenant, id, name, issuer, jwks_uri, audience, claims, service_account } => {
+                let body = json!({
+                    "id": id,
+                    "name": name,
+                    "issuer": issuer,
+                    "jwks_uri": jwks_uri,
+                    "audience": audience,
+                    "claims": claim_rules(&claims)?,
+                    "service_account_id": service_account,
+                });
+                (M::POST, format!("/{}/workload-identities", enc(&tenant)), Some(body))
+            }
+            WorkloadIdentitiesCmd::Delete { tenant, id } => {
+                (M::DELETE, format!("/{}/workload-identities/{}", enc(&tenant), enc(&id)), None)
             }
         },
         ApiCmd::Api { method, path, data } => {
@@ -302,14 +618,23 @@ pub async fn run(config: &Config, remote: &Remote, cmd: ApiCmd) -> Result<(), Bo
     let body = body.map(prune);
     let (status, text) = match &remote.server {
         Some(server) => call_remote(server, remote, method, &path, body).await?,
-        None => call_local(config, method, &path, body).await?,
+        None => {
+            if remote.token.is_some() || remote.user.is_some() {
+                eprintln!("note: --token and --user go with --server; working on the database as the local operator");
+            }
+            call_local(config, method, &path, body).await?
+        }
     };
-    let shown = serde_json::from_str::<Value>(&text)
-        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-        .unwrap_or(text);
+    let parsed = serde_json::from_str::<Value>(&text).ok();
+    let shown = parsed.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or(text);
     if (200..300).contains(&status) {
         if !shown.is_empty() {
             println!("{shown}");
+        }
+        if let Some(v) = &parsed
+            && (v.get("token").is_some() || v.get("client_secret").is_some())
+        {
+            eprintln!("The secret above is shown once: store it now.");
         }
         Ok(())
     } else {
@@ -357,12 +682,19 @@ async fn call_remote(
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
     let mut req = http.request(reqwest::Method::from_bytes(method.as_str().as_bytes())?, &url);
     req = match (&r.token, &r.user) {
-        (Some(t), _) => req.bearer_auth(t),
+        (Some(t), _) => {
+            let t = t.trim();
+            // A mistyped or truncated API token fails here, before any request.
+            if crate::oauth::api_token::looks_like(t) && !crate::oauth::api_token::is_well_formed(t) {
+                return Err("--token is not a valid API token (tsa_…): check for a typo or a truncated copy".into());
+            }
+            req.bearer_auth(t)
+        }
         (None, Some(u)) => {
             let (name, pass) = u.split_once(':').ok_or("--user takes name:password")?;
             req.basic_auth(name, Some(pass))
         }
-        (None, None) => return Err("--server needs --token or --user".into()),
+        (None, None) => return Err("--server needs --token (an access token or API token) or --user".into()),
     };
     if let Some(b) = body {
         req = req.json(&b);

@@ -330,3 +330,417 @@ async fn admin_cli_on_the_database_and_against_a_running_server() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     drop(server);
 }
+
+/// Runs the CLI in `dir` (on its database, or with `--server` among `args`).
+fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    tessera(dir, free_port()).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn ok(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if out.stdout.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The claims of a JWT, unverified (the tests read what the server issued).
+fn claims_of(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+const API_TOKEN_TYPE: &str = "urn:tessera:params:oauth:token-type:api-token";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+async fn exchange(base: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .form(&[("grant_type", TOKEN_EXCHANGE), ("subject_token", token), ("subject_token_type", API_TOKEN_TYPE)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn service_account_api_tokens_from_the_cli_as_token_and_in_an_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path()).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let d = dir.path();
+    // On the database, as the local operator: a tenant, a role that reads users and groups, a
+    // service account (through the top-level alias) bound to it.
+    ok(&cli(d, &["auths", "tenants", "create", "acme", "--name", "ACME"]));
+    ok(&cli(
+        d,
+        &[
+            "auths",
+            "roles",
+            "create",
+            "--tenant",
+            "acme",
+            "--id",
+            "reader",
+            "--name",
+            "Reader",
+            "--permission",
+            "USER:READ",
+            "--permission",
+            "GROUP:READ",
+        ],
+    ));
+    let sa = ok(&cli(d, &["service-accounts", "create", "--tenant", "acme", "--id", "deployer", "--name", "Deployer"]));
+    assert_eq!(sa["id"], "deployer");
+    ok(&cli(
+        d,
+        &["auths", "bindings", "create", "--tenant", "acme", "--role", "reader", "--service-account-id", "deployer"],
+    ));
+
+    // A token, printed once with its secret.
+    let out = cli(
+        d,
+        &[
+            "service-accounts",
+            "tokens",
+            "create",
+            "--tenant",
+            "acme",
+            "--service-account",
+            "deployer",
+            "--name",
+            "ci",
+            "--expires-in",
+            "3600",
+        ],
+    );
+    let created = ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown once"));
+    let token = created["token"].as_str().expect("the token is shown").to_string();
+    let token_id = created["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with("tsa_") && token.len() == 42, "{token}");
+    assert_eq!((created["status"].as_str(), created["name"].as_str()), (Some("active"), Some("ci")));
+    assert!(created["expires_at"].as_i64().is_some());
+
+    // Listed without the secret, with its hint.
+    let out =
+        cli(d, &["auths", "service-accounts", "tokens", "list", "--tenant", "acme", "--service-account", "deployer"]);
+    let listed = ok(&out);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token), "the list shows no secret");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("shown once"));
+    let item = &listed["items"][0];
+    assert_eq!(item["id"], token_id.as_str());
+    assert_eq!(item["hint"], format!("tsa_…{}", &token[token.len() - 4..]));
+    assert!(item.get("token").is_none(), "{item}");
+
+    // The token as --token over HTTP: what the account's role allows works…
+    let remote = ["--server", base.as_str(), "--token", token.as_str()];
+    let with = |cmd: &'static str, rest: &[&'static str]| -> Vec<&str> {
+        std::iter::once(cmd).chain(remote.iter().copied()).chain(rest.iter().copied()).collect()
+    };
+    let listed = ok(&cli(d, &with("service-accounts", &["list", "--tenant", "acme"])));
+    assert_eq!(listed["items"][0]["id"], "deployer");
+    ok(&cli(d, &with("auths", &["groups", "list", "--tenant", "acme"])));
+    // … what it does not is refused (403), exit status non-zero.
+    let out = cli(
+        d,
+        &with("auths", &["roles", "create", "--tenant", "acme", "--name", "Sneaky", "--permission", "FLOW:READ"]),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 403"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        d,
+        &with(
+            "auths",
+            &[
+                "service-accounts",
+                "tokens",
+                "create",
+                "--tenant",
+                "acme",
+                "--service-account",
+                "deployer",
+                "--name",
+                "more",
+            ],
+        ),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 403"), "no token issues itself another");
+    // A mistyped token fails offline, before any request.
+    let mut typo = token.clone();
+    typo.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
+    let out =
+        cli(d, &["auths", "--server", base.as_str(), "--token", typo.as_str(), "groups", "list", "--tenant", "acme"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid API token"));
+
+    // Exchanged at /token (RFC 8693): an access token of the service account.
+    let res = exchange(&base, &token).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!((claims["pk"].as_str(), claims["sub"].as_str()), (Some("sa"), Some("deployer")), "{claims}");
+    assert_eq!(claims["tnt"], "acme");
+
+    // Revoked with the CLI: the next exchange and the next --token fail.
+    let out = cli(
+        d,
+        &[
+            "auths",
+            "service-accounts",
+            "tokens",
+            "revoke",
+            "--tenant",
+            "acme",
+            "--service-account",
+            "deployer",
+            "--token-id",
+            token_id.as_str(),
+        ],
+    );
+    ok(&out);
+    let res = exchange(&base, &token).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    let out = cli(d, &with("auths", &["groups", "list", "--tenant", "acme"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+    let got = ok(&cli(
+        d,
+        &[
+            "service-accounts",
+            "tokens",
+            "get",
+            "--tenant",
+            "acme",
+            "--service-account",
+            "deployer",
+            "--token-id",
+            &token_id,
+        ],
+    ));
+    assert_eq!(got["status"], "revoked");
+
+    // Rotation without overlap: the successor is printed once and works; its predecessor not.
+    let old = ok(&cli(
+        d,
+        &[
+            "service-accounts",
+            "tokens",
+            "create",
+            "--tenant",
+            "acme",
+            "--service-account",
+            "deployer",
+            "--name",
+            "deploy",
+        ],
+    ));
+    let old_token = old["token"].as_str().unwrap();
+    let rotated = ok(&cli(
+        d,
+        &[
+            "service-accounts",
+            "tokens",
+            "rotate",
+            "--tenant",
+            "acme",
+            "--service-account",
+            "deployer",
+            "--token-id",
+            old["id"].as_str().unwrap(),
+            "--overlap-seconds",
+            "0",
+        ],
+    ));
+    let new_token = rotated["token"].as_str().unwrap();
+    assert_ne!(new_token, old_token);
+    assert_eq!(rotated["replaces"]["status"], "revoked");
+    assert!(rotated["replaces"].get("token").is_none());
+    assert_eq!(exchange(&base, old_token).await.status(), 400);
+    assert_eq!(exchange(&base, new_token).await.status(), 200);
+
+    // No token reached the server's log, and every change was audited in an intact chain.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    for secret in [token.as_str(), old_token, new_token] {
+        assert!(!log.contains(secret), "a token reached the log");
+    }
+    let out = cli(d, &["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(server);
+}
+
+#[tokio::test]
+async fn service_account_clients_audiences_and_workload_identities_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path()).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let d = dir.path();
+    ok(&cli(d, &["auths", "tenants", "create", "acme", "--name", "ACME"]));
+    let sa = ok(&cli(
+        d,
+        &[
+            "auths",
+            "service-accounts",
+            "create",
+            "--tenant",
+            "acme",
+            "--id",
+            "builder",
+            "--name",
+            "Builder",
+            "--audience",
+            "https://api.acme.example",
+        ],
+    ));
+    assert_eq!(sa["audiences"], serde_json::json!(["https://api.acme.example"]));
+    let sa = ok(&cli(
+        d,
+        &[
+            "auths",
+            "service-accounts",
+            "update",
+            "--tenant",
+            "acme",
+            "builder",
+            "--audience",
+            "https://api.acme.example",
+            "--audience",
+            "https://other.example",
+        ],
+    ));
+    assert_eq!(sa["audiences"].as_array().unwrap().len(), 2);
+    assert_eq!(sa["name"], "Builder", "what is not given stays");
+    let got = ok(&cli(d, &["service-accounts", "get", "--tenant", "acme", "builder"]));
+    assert_eq!(got["audiences"][1], "https://other.example");
+
+    // A client with a secret (printed once), and client_credentials as the account.
+    let out =
+        cli(d, &["auths", "service-accounts", "clients", "create", "--tenant", "acme", "--service-account", "builder"]);
+    let client = ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown once"));
+    let (client_id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    assert_eq!(client["auth_method"], "client_secret_basic");
+    assert_eq!(client["audiences"][0], "https://api.acme.example");
+    let res = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!((claims["pk"].as_str(), claims["sub"].as_str()), (Some("sa"), Some("builder")), "{claims}");
+    assert_eq!(claims["aud"], "https://api.acme.example");
+
+    // private_key_jwt with a public key from a file (here: one of the server's own JWKS).
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks.json")).await.unwrap().json().await.unwrap();
+    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kty"] == "EC").unwrap().clone();
+    let key_file = d.join("client-key.json");
+    std::fs::write(&key_file, key.to_string()).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let sa_clients = ["auths", "service-accounts", "clients"];
+    let account = ["--tenant", "acme", "--service-account", "builder"];
+    let args = |rest: &[&'static str]| -> Vec<&str> {
+        sa_clients.iter().chain(rest[..1].iter()).chain(account.iter()).chain(rest[1..].iter()).copied().collect()
+    };
+    let mut create_jwt = args(&["create", "--auth-method", "private_key_jwt", "--audience", "https://other.example"]);
+    create_jwt.extend(["--jwks-file", key_path]);
+    let jwt_client = ok(&cli(d, &create_jwt));
+    assert_eq!(jwt_client["auth_method"], "private_key_jwt");
+    assert_eq!(jwt_client["audiences"], serde_json::json!(["https://other.example"]));
+    assert!(jwt_client.get("client_secret").is_none());
+    assert_eq!(jwt_client["jwks"]["keys"][0]["kid"], key["kid"]);
+    let out = cli(d, &args(&["create", "--auth-method", "private_key_jwt"]));
+    assert!(!out.status.success(), "private_key_jwt needs --jwks-file");
+    let out = cli(d, &args(&["create", "--auth-method", "password"]));
+    assert!(!out.status.success());
+
+    // Listed without secrets; deleted.
+    let out = cli(d, &args(&["list"]));
+    let listed = ok(&out);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    let mut delete = args(&["delete"]);
+    delete.extend(["--client-id", client_id]);
+    ok(&cli(d, &delete));
+    assert_eq!(ok(&cli(d, &args(&["list"])))["items"].as_array().unwrap().len(), 1);
+
+    // A workload identity: an issuer, an audience, claim rules, the account.
+    let wi = ["auths", "workload-identities"];
+    let created = ok(&cli(
+        d,
+        &[
+            wi[0],
+            wi[1],
+            "create",
+            "--tenant",
+            "acme",
+            "--id",
+            "ci-main",
+            "--name",
+            "CI on main",
+            "--issuer",
+            base.as_str(),
+            "--audience",
+            "tessera",
+            "--claim",
+            "repository=acme/*",
+            "--claim",
+            "ref=refs/heads/main",
+            "--service-account",
+            "builder",
+        ],
+    ));
+    assert_eq!(created["claims"], serde_json::json!({ "repository": "acme/*", "ref": "refs/heads/main" }));
+    assert_eq!(created["service_account_id"], "builder");
+    let got = ok(&cli(d, &[wi[0], wi[1], "get", "--tenant", "acme", "ci-main"]));
+    assert_eq!(got["issuer"], base.as_str());
+    let listed = ok(&cli(d, &[wi[0], wi[1], "list", "--tenant", "acme"]));
+    assert_eq!(listed["items"][0]["id"], "ci-main");
+    let out = cli(
+        d,
+        &[
+            wi[0],
+            wi[1],
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "Bad",
+            "--issuer",
+            base.as_str(),
+            "--audience",
+            "tessera",
+            "--claim",
+            "repository",
+            "--service-account",
+            "builder",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name=pattern"));
+    ok(&cli(d, &[wi[0], wi[1], "delete", "--tenant", "acme", "ci-main"]));
+    let out = cli(d, &[wi[0], wi[1], "get", "--tenant", "acme", "ci-main"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 404"));
+
+    // `tessera clients create` takes the token-exchange grant, stored as its URN.
+    let made = ok(&cli(d, &["clients", "create", "--name", "exchanger", "--grant", "token-exchange"]));
+    assert_eq!(made["grant_types"], serde_json::json!([TOKEN_EXCHANGE]));
+    let made = ok(&cli(
+        d,
+        &["clients", "create", "--name", "both", "--grant", "client_credentials", "--grant", TOKEN_EXCHANGE],
+    ));
+    assert_eq!(made["grant_types"][1], TOKEN_EXCHANGE);
+    let out = cli(d, &["clients", "create", "--name", "bad", "--grant", "password"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token-exchange"));
+
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains(secret), "a client secret reached the log");
+    let out = cli(d, &["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(server);
+}
