@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# HTTP benchmark of the client_credentials token endpoint (see docs/BENCHMARKS.md).
+# HTTP benchmark of the token endpoint (see docs/BENCHMARKS.md): client_credentials per
+# access-token algorithm, and RFC 8693 token exchange of a service account's API token.
 #
 # Builds the release binary, starts `tessera serve` on SQLite in a temporary folder pinned to
-# core 0, creates one confidential client per access-token algorithm with the CLI, and drives
-# POST /token from core 1 with 64 keep-alive connections. Measures time to /readyz 200, idle
+# core 0, creates one confidential client per access-token algorithm with the CLI, and a
+# service account (bound to a role on a namespace) with an API token through the admin API,
+# and drives POST /token from core 1 with 64 keep-alive connections. Measures time to /readyz 200, idle
 # RSS, throughput and latency (3 runs per algorithm), peak RSS under load, and the same load
 # once at the default log settings (info, JSON lines written to a file).
 #
@@ -17,6 +19,7 @@
 #   RUNS              measured runs per algorithm (default 3)
 #   CONNECTIONS       keep-alive connections (default 64)
 #   ALGS              algorithms (default "ES256 RS256 EdDSA")
+#   EXCHANGE=0        skip the token-exchange runs
 #   SERVER_CPU, LOAD_CPU  cores for the server and the load generator (default 0 and 1)
 #   OUT               folder for raw results (default: a new folder under /tmp, kept)
 #   LOADGEN           oha or wrk (default: oha if installed, else wrk)
@@ -43,7 +46,7 @@ if [[ -z "${LOADGEN:-}" ]]; then
     else echo "install a load generator: cargo install oha --locked (or apt-get install wrk)" >&2; exit 1
     fi
 fi
-for tool in taskset curl python3; do
+for tool in taskset curl python3 jq; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 
@@ -129,22 +132,26 @@ wait_quiet() {
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# load ALG SECONDS FILE: one load run against /token with the client of ALG; raw output in FILE.
+# load TARGET SECONDS FILE: one load run against /token for TARGET (an algorithm's client, or
+# "exchange"); raw output in FILE.
 load() {
-    local alg=$1 secs=$2 file=$3 auth
-    auth="Basic $(printf '%s:%s' "${CLIENT_ID[$alg]}" "${CLIENT_SECRET[$alg]}" | base64 -w0)"
+    local target=$1 secs=$2 file=$3 auth body
+    auth="${AUTH[$target]}"
+    body="${BODY[$target]}"
     case "$LOADGEN" in
         oha)
+            local hdr=()
+            [[ -n "$auth" ]] && hdr=(-H "Authorization: $auth")
             taskset -c "$LOAD_CPU" oha -z "${secs}s" -w -c "$CONNECTIONS" --no-tui --output-format json \
-                -m POST -H "Authorization: $auth" -T application/x-www-form-urlencoded \
-                -d 'grant_type=client_credentials' "$BASE/token" >"$file"
+                -m POST "${hdr[@]}" -T application/x-www-form-urlencoded \
+                -d "$body" "$BASE/token" >"$file"
             ;;
         wrk)
             cat >"$WORK/post.lua" <<EOF
 wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
+wrk.body = "$body"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "$auth"
+${auth:+wrk.headers["Authorization"] = "$auth"}
 EOF
             taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${secs}s" --latency -s "$WORK/post.lua" \
                 "$BASE/token" >"$file"
@@ -177,7 +184,7 @@ else:
 EOF
 }
 
-declare -A CLIENT_ID CLIENT_SECRET
+declare -A CLIENT_ID CLIENT_SECRET AUTH BODY
 RESULTS="$OUT/results.tsv"
 printf 'phase\talg\trun\trps\tp50_ms\tp99_ms\tok\tother\tpeak_rss_kb\tserver_cpu_pct\tserver_core_pct\tload_core_pct\tcompilers\n' >"$RESULTS"
 
@@ -220,22 +227,40 @@ for alg in $ALGS; do
     CLIENT_ID[$alg]=$(jq -r .client_id <<<"$json")
     CLIENT_SECRET[$alg]=$(jq -r .client_secret <<<"$json")
     [[ -n "${CLIENT_SECRET[$alg]}" && "${CLIENT_SECRET[$alg]}" != null ]] || { echo "no secret: $json" >&2; exit 1; }
+    AUTH[$alg]="Basic $(printf '%s:%s' "${CLIENT_ID[$alg]}" "${CLIENT_SECRET[$alg]}" | base64 -w0)"
+    BODY[$alg]="grant_type=client_credentials"
 done
+TARGETS="$ALGS"
+if [[ "${EXCHANGE:-1}" != 0 ]]; then
+    # A service account bound to a role on a namespace, and its API token, through the admin API.
+    ADMIN_PW="bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+    (cd "$WORK" && printf '%s' "$ADMIN_PW" | TESSERA__LOG__LEVEL=warn "$BIN" auths users create --instance-admin \
+        --username bench-root --password-stdin >/dev/null 2>&1)
+    api() { curl -sf -u "bench-root:$ADMIN_PW" -H 'content-type: application/json' -d "$2" "$BASE/api/v1/default/$1"; }
+    api roles '{"id":"deployer","name":"Deployer","permissions":["FLOW:READ","FLOW:UPDATE","EXECUTION:CREATE"]}' >/dev/null
+    api service-accounts '{"id":"bench-ci","name":"Bench CI","audiences":["https://kestra.bench"]}' >/dev/null
+    api bindings '{"role_id":"deployer","principal_kind":"service_account","principal_id":"bench-ci","namespaces":["prod"]}' >/dev/null
+    API_TOKEN=$(api service-accounts/bench-ci/tokens '{"name":"bench"}' | jq -r .token)
+    [[ "$API_TOKEN" == tsa_* ]] || { echo "no API token" >&2; exit 1; }
+    AUTH[exchange]=""
+    BODY[exchange]="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$API_TOKEN&subject_token_type=urn%3Atessera%3Aparams%3Aoauth%3Atoken-type%3Aapi-token"
+    TARGETS="$ALGS exchange"
+fi
 stop_server
 
 # 3. Warm start at log level warn: ready time, idle memory, threads, then the load runs.
 start_server warn text
 WARM_MS=$READY_MS
-for alg in $ALGS; do
-    code=$(curl -s -o "$OUT/check-$alg.json" -w '%{http_code}' -u "${CLIENT_ID[$alg]}:${CLIENT_SECRET[$alg]}" \
-        -d grant_type=client_credentials "$BASE/token")
-    [[ "$code" == 200 ]] || { echo "token request for $alg failed ($code): $(cat "$OUT/check-$alg.json")" >&2; exit 1; }
+for target in $TARGETS; do
+    code=$(curl -s -o "$OUT/check-$target.json" -w '%{http_code}' ${AUTH[$target]:+-H "Authorization: ${AUTH[$target]}"} \
+        -d "${BODY[$target]}" "$BASE/token")
+    [[ "$code" == 200 ]] || { echo "token request for $target failed ($code): $(cat "$OUT/check-$target.json")" >&2; exit 1; }
 done
 sleep 1
 IDLE_RSS=$(status_kb "$SERVER_PID" VmRSS)
 THREADS=$(status_kb "$SERVER_PID" Threads)
 echo "== warm start: ready in $WARM_MS ms; idle RSS $IDLE_RSS kB; $THREADS threads" >&2
-for alg in $ALGS; do measure warn "$alg" "$RUNS"; done
+for target in $TARGETS; do measure warn "$target" "$RUNS"; done
 AFTER_RSS=$(status_kb "$SERVER_PID" VmRSS)
 stop_server
 
@@ -243,7 +268,7 @@ stop_server
 : >"$WORK/server.log"
 start_server info json
 INFO_MS=$READY_MS
-for alg in $ALGS; do measure info "$alg" 1; done
+for target in $TARGETS; do measure info "$target" 1; done
 stop_server
 LOG_BYTES=$(stat -c %s "$WORK/server.log")
 LOG_LINES=$(wc -l <"$WORK/server.log")
@@ -268,14 +293,14 @@ import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 meta = dict(l.strip().split("=", 1) for l in open(sys.argv[2]) if "=" in l)
 print()
-print(f"Tessera client_credentials over HTTP: {meta['LOADGEN']}, {meta['CONNECTIONS']} keep-alive connections, "
+print(f"Tessera /token over HTTP (client_credentials per algorithm; exchange = RFC 8693 with an API token): {meta['LOADGEN']}, {meta['CONNECTIONS']} keep-alive connections, "
       f"{meta['DURATION']} s per run; server on one core, load on the other")
 print(f"time to /readyz 200: cold (new database, key generation) {meta['COLD_MS']} ms; "
       f"warm {meta['WARM_MS']} ms (log warn), {meta['INFO_READY_MS']} ms (log info JSON)")
 print(f"idle RSS {int(meta['IDLE_RSS_KB']) / 1024:.1f} MiB ({meta['THREADS']} threads); "
       f"RSS after the warn runs {int(meta['RSS_AFTER_LOAD_KB']) / 1024:.1f} MiB")
 print()
-print("| log | alg | runs | req/s (median) | req/s (min-max) | p50 ms | p99 ms | non-200 | peak RSS MiB | server CPU | load core |")
+print("| log | target | runs | req/s (median) | req/s (min-max) | p50 ms | p99 ms | non-200 | peak RSS MiB | server CPU | load core |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 groups = {}
 for r in rows:
