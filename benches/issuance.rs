@@ -57,6 +57,7 @@ fn claims() -> AccessClaims {
         auth_time: None,
         tnt: DEFAULT_TENANT.into(),
         pk: "c".into(),
+        act: None,
         adm: None,
         ep: 0,
         rb: None,

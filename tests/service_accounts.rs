@@ -34,6 +34,7 @@ on_both_backends!(
     workload_identity_with_an_external_issuer,
     actor_tokens_need_impersonate,
     credentials_are_isolated_per_tenant_and_never_escalate,
+    introspection_answers_the_bindings_a_token_only_references,
 );
 
 /// Calls the admin API with an `Authorization` header value.
@@ -326,7 +327,8 @@ async fn bad_exchange_requests_get_the_rfc_errors(b: Backend) {
         assert!(tessera::oauth::api_token::is_well_formed(&other));
         other
     };
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("subject_token_type", API_TOKEN)], StatusCode::BAD_REQUEST, "invalid_request"),
         (vec![("subject_token", &token)], StatusCode::BAD_REQUEST, "invalid_request"),
         (
@@ -843,4 +845,55 @@ async fn credentials_are_isolated_per_tenant_and_never_escalate(b: Backend) {
     let (s, v) =
         api(&app, &carol, Method::POST, "/acme/service-accounts/reader/tokens", Some(json!({ "name": "ok" }))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+async fn introspection_answers_the_bindings_a_token_only_references(b: Backend) {
+    let app = setup(b).await;
+    let ann = as_user("ann");
+    // Two bindings of 100 long namespaces each: far over the token's size budget.
+    for part in 0..2 {
+        let namespaces: Vec<String> = (0..100).map(|i| format!("division-{part}.team-{i:03}.pipelines")).collect();
+        let binding = json!({ "role_id": "flow-rw", "principal_kind": "service_account", "principal_id": "ci", "namespaces": namespaces });
+        let (s, v) = api(&app, &ann, Method::POST, "/acme/bindings", Some(binding)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (_, token) = new_token(&app, &ann, "acme", "ci", json!({})).await;
+    let (s, v) = exchange_api_token(&app, &token, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let full = v["access_token"].as_str().unwrap().to_string();
+    assert!(full.len() < 4096, "the token stays small: {} bytes", full.len());
+    let (_, claims) = jwt_parts(&full);
+    assert_eq!(claims["rb"]["ref"], true, "{claims}");
+    let at = verifier(&app, KESTRA).await.verify(&full).unwrap();
+    assert!(at.needs_introspection());
+
+    // A client of the tenant introspects it and gets every binding.
+    app.client("acme-rs", false, |c| c.tenant_id = "acme".into()).await;
+    let i = app.introspect("acme-rs", &full).await;
+    assert_eq!((i["active"].as_bool(), i["pk"].as_str()), (Some(true), Some("sa")), "{i}");
+    assert!(i["rb"].get("ref").is_none(), "{i}");
+    let namespaces: Vec<&str> = i["rb"]["n"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|l| l.as_array().unwrap().iter().filter_map(|n| n.as_str()))
+        .collect();
+    assert!(
+        namespaces.contains(&"prod") && namespaces.contains(&"division-1.team-099.pipelines"),
+        "{}",
+        namespaces.len()
+    );
+    assert_eq!(namespaces.len(), 201);
+
+    // A narrowed token is small enough to carry its bindings inline.
+    let (s, v) = exchange_api_token(&app, &token, &[("scope", "FLOW:READ:division-0.team-007")]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, narrow) = jwt_parts(v["access_token"].as_str().unwrap());
+    assert_eq!(
+        narrow["rb"]["n"].as_object().unwrap().values().next().unwrap(),
+        &json!(["division-0.team-007.pipelines"])
+    );
+    // A client of another tenant learns nothing.
+    app.client("globex-rs", false, |c| c.tenant_id = "globex".into()).await;
+    assert_eq!(app.introspect("globex-rs", &full).await, json!({ "active": false }));
 }

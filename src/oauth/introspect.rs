@@ -40,12 +40,27 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
         if let Some(adm) = &claims.adm {
             v["adm"] = adm.clone().into();
         }
-        // A token carrying a reference instead of its bindings is answered in full here.
-        let rb = match claims.rb {
-            Some(rb) if rb.reference && claims.pk == "u" => {
-                p.authz(&claims.tnt, crate::store::MemberKind::User, &claims.sub).await?.rb
+        let kind = match claims.pk.as_str() {
+            "u" => Some(crate::store::MemberKind::User),
+            "sa" => Some(crate::store::MemberKind::ServiceAccount),
+            _ => None,
+        };
+        // A token carrying a reference instead of its bindings is answered in full here: the
+        // principal's current bindings, narrowed by the token's permission scopes if it has any.
+        let rb = match (claims.rb.clone(), kind) {
+            (Some(rb), Some(kind)) if rb.reference => {
+                let (access, _) = p.access_of(&claims.tnt, kind, &claims.sub).await?;
+                let scopes: Vec<String> =
+                    claims.scopes().filter(|s| super::downscope::is_permission_scope(s)).map(str::to_string).collect();
+                let access = if scopes.is_empty() {
+                    access
+                } else {
+                    let wanted = scopes.iter().filter_map(|s| super::downscope::parse(s).ok()).collect::<Vec<_>>();
+                    access.narrow(&wanted).0
+                };
+                Some(crate::rbac::RoleBindingsClaim::encode_unbounded(&access))
             }
-            other => other,
+            (other, _) => other,
         };
         if let Some(rb) = rb {
             v["rb"] = serde_json::to_value(rb).unwrap_or_default();
@@ -55,6 +70,9 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
         }
         if let Some(t) = claims.auth_time {
             v["auth_time"] = t.into();
+        }
+        if let Some(act) = claims.act {
+            v["act"] = act;
         }
         return Ok(v);
     }

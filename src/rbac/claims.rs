@@ -28,6 +28,16 @@ pub struct RoleBindingsClaim {
 impl RoleBindingsClaim {
     /// Encodes an actor's effective access (not an admin's: admins carry `adm` instead).
     pub fn encode(access: &EffectiveAccess) -> Self {
+        let claim = Self::encode_unbounded(access);
+        if serde_json::to_vec(&claim).map(|v| v.len()).unwrap_or(usize::MAX) > RB_BUDGET_BYTES {
+            return Self { v: 1, t: None, n: BTreeMap::new(), reference: true };
+        }
+        claim
+    }
+
+    /// The same encoding with no size budget: for introspection answers, which carry the
+    /// bindings a token could only reference.
+    pub fn encode_unbounded(access: &EffectiveAccess) -> Self {
         let mut t = None;
         let mut n: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (scope, perms) in access.compact() {
@@ -41,11 +51,7 @@ impl RoleBindingsClaim {
                 }
             }
         }
-        let claim = Self { v: 1, t, n, reference: false };
-        if serde_json::to_vec(&claim).map(|v| v.len()).unwrap_or(usize::MAX) > RB_BUDGET_BYTES {
-            return Self { v: 1, t: None, n: BTreeMap::new(), reference: true };
-        }
-        claim
+        Self { v: 1, t, n, reference: false }
     }
 
     /// Decodes back into grants (the server's own check that nothing was lost); `None` for a
