@@ -339,6 +339,56 @@ async fn malformed_bodies_are_invalid_request(b: Backend) {
     assert_eq!(e["error"], "unsupported_grant_type");
 }
 
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn der_uint(big_endian: &[u8]) -> Vec<u8> {
+    let mut v: Vec<u8> = big_endian.iter().copied().skip_while(|b| *b == 0).collect();
+    if v.first().is_none_or(|b| b & 0x80 != 0) {
+        v.insert(0, 0);
+    }
+    der(0x02, &v)
+}
+
+/// The DER SubjectPublicKeyInfo of a public JWK (P-256, RSA or Ed25519): the public key's
+/// bytes as `openssl pkey -pubout -outform DER` prints them. (tests/vectors.rs checks the same
+/// construction against the DER aws-lc derives from the private key.)
+fn spki_der(jwk: &Value) -> Vec<u8> {
+    const EC_P256: &[u8] = &[
+        0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+        0x07,
+    ];
+    const RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+    let field = |name: &str| tessera::crypto::b64url_decode(jwk[name].as_str().unwrap()).unwrap();
+    let (algorithm, key) = match jwk["kty"].as_str().unwrap() {
+        "EC" => (EC_P256, [&[4u8][..], &field("x"), &field("y")].concat()),
+        "RSA" => (RSA, der(0x30, &[der_uint(&field("n")), der_uint(&field("e"))].concat())),
+        "OKP" => (ED25519, field("x")),
+        other => panic!("unexpected key type {other}"),
+    };
+    der(0x30, &[der(0x30, algorithm), der(0x03, &[&[0u8][..], &key].concat())].concat())
+}
+
+/// The `-----BEGIN PUBLIC KEY-----` PEM of a DER SubjectPublicKeyInfo.
+fn spki_pem(spki: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(spki);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+}
+
 async fn forged_tokens_are_refused_at_userinfo(b: Backend) {
     let app = TestApp::new(b).await;
     app.client("web", false, |_| {}).await;
@@ -350,20 +400,34 @@ async fn forged_tokens_are_refused_at_userinfo(b: Backend) {
     let b64 = |v: &Value| tessera::crypto::b64url(v.to_string().as_bytes());
     // alg: none, no signature.
     let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})), b64(&claims));
-    // HS256 keyed with the public JWKS (the classic key-confusion attack).
-    let jwks = body_text(app.get("/jwks.json").await).await;
-    let mut h = header_json.clone();
-    h["alg"] = "HS256".into();
-    let signing_input = format!("{}.{}", b64(&h), b64(&claims));
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, jwks.as_bytes());
-    let sig = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
-    let hs = format!("{signing_input}.{}", tessera::crypto::b64url(sig.as_ref()));
+    // HS256 keyed with a public key (the classic key-confusion attack): every published key,
+    // under its own kid, keyed with its PEM and with its DER SubjectPublicKeyInfo.
+    let jwks = body_json(app.get("/jwks.json").await).await;
+    let mut hs = Vec::new();
+    for jwk in jwks["keys"].as_array().unwrap() {
+        let mut h = header_json.clone();
+        h["alg"] = "HS256".into();
+        h["kid"] = jwk["kid"].clone();
+        let signing_input = format!("{}.{}", b64(&h), b64(&claims));
+        let der = spki_der(jwk);
+        for secret in [spki_pem(&der).into_bytes(), der] {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+            let sig = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
+            let forged = format!("{signing_input}.{}", tessera::crypto::b64url(sig.as_ref()));
+            // A real forgery: the MAC checks out with the public key bytes.
+            let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+            (v.validate_exp, v.validate_aud) = (false, false);
+            jsonwebtoken::decode::<Value>(&forged, &jsonwebtoken::DecodingKey::from_secret(&secret), &v).unwrap();
+            hs.push(forged);
+        }
+    }
+    assert_eq!(hs.len(), 6, "ES256, RS256 and EdDSA keys, PEM and DER each");
     // Tampered payload with the original signature.
     let mut c2 = claims.clone();
     c2["sub"] = "mallory".into();
     let parts: Vec<&str> = at.split('.').collect();
     let tampered = format!("{}.{}.{}", parts[0], b64(&c2), parts[2]);
-    for bad in [none.as_str(), hs.as_str(), tampered.as_str(), "not-a-jwt"] {
+    for bad in [none.as_str(), tampered.as_str(), "not-a-jwt"].into_iter().chain(hs.iter().map(String::as_str)) {
         let res = app
             .send(
                 Request::get("/userinfo")
