@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::*;
 use serde_json::{Value, json};
+use tessera::rbac::{Action, Permission};
 use tessera::store::MemberKind;
 
 /// Calls the admin API as `user` (Basic credentials; every test user has [`PASSWORD`]).
@@ -293,6 +294,27 @@ async fn tenant_isolation_over_every_endpoint(b: Backend) {
     )
     .await;
     call(&app, "bob", Method::POST, "/globex/service-accounts", Some(json!({ "id": "sa1", "name": "SA1" }))).await;
+    call(&app, "bob", Method::POST, "/globex/groups/g1/members", Some(json!({ "kind": "user", "id": bob }))).await;
+    let (s, tok) =
+        call(&app, "bob", Method::POST, "/globex/service-accounts/sa1/tokens", Some(json!({ "name": "SA1 token" })))
+            .await;
+    assert_eq!(s, StatusCode::CREATED, "{tok}");
+    let tok = tok["id"].as_str().unwrap().to_string();
+    let (s, cl) =
+        call(&app, "bob", Method::POST, "/globex/service-accounts/sa1/clients", Some(json!({ "name": "SA1 client" })))
+            .await;
+    assert_eq!(s, StatusCode::CREATED, "{cl}");
+    let cl = cl["client_id"].as_str().unwrap().to_string();
+    let workload = json!({
+        "id": "w1",
+        "name": "SA1 workload",
+        "issuer": "https://ci.example.com",
+        "audience": "tessera",
+        "claims": { "sub": "repo:globex/*" },
+        "service_account_id": "sa1",
+    });
+    let (s, v) = call(&app, "bob", Method::POST, "/globex/workload-identities", Some(workload.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
     let (_, bnd) = call(
         &app,
         "bob",
@@ -340,6 +362,30 @@ async fn tenant_isolation_over_every_endpoint(b: Backend) {
         (Method::GET, "/globex/service-accounts/sa1".into(), None),
         (Method::PATCH, "/globex/service-accounts/sa1".into(), Some(json!({ "name": "x" }))),
         (Method::DELETE, "/globex/service-accounts/sa1".into(), None),
+        (Method::PUT, format!("/globex/users/{ann}/groups/g1"), None),
+        (Method::DELETE, format!("/globex/users/{bob}/groups/g1"), None),
+        (Method::PUT, "/globex/service-accounts/sa1/groups/g1".into(), None),
+        (Method::DELETE, "/globex/service-accounts/sa1/groups/g1".into(), None),
+        (Method::GET, "/globex/service-accounts/sa1/tokens".into(), None),
+        (Method::POST, "/globex/service-accounts/sa1/tokens".into(), Some(json!({ "name": "x" }))),
+        (Method::GET, format!("/globex/service-accounts/sa1/tokens/{tok}"), None),
+        (Method::DELETE, format!("/globex/service-accounts/sa1/tokens/{tok}"), None),
+        (Method::POST, format!("/globex/service-accounts/sa1/tokens/{tok}/rotate"), Some(json!({}))),
+        (Method::GET, "/globex/service-accounts/sa1/clients".into(), None),
+        (Method::POST, "/globex/service-accounts/sa1/clients".into(), Some(json!({}))),
+        (Method::DELETE, format!("/globex/service-accounts/sa1/clients/{cl}"), None),
+        (Method::GET, "/globex/workload-identities".into(), None),
+        (
+            Method::POST,
+            "/globex/workload-identities".into(),
+            Some({
+                let mut w = workload.clone();
+                w["id"] = "w2".into();
+                w
+            }),
+        ),
+        (Method::GET, "/globex/workload-identities/w1".into(), None),
+        (Method::DELETE, "/globex/workload-identities/w1".into(), None),
         (Method::GET, "/globex/audit-logs".into(), None),
         (Method::GET, "/tenants/globex".into(), None),
         (Method::PATCH, "/tenants/globex".into(), Some(json!({ "name": "x" }))),
@@ -358,8 +404,16 @@ async fn tenant_isolation_over_every_endpoint(b: Backend) {
     // And everything is still there for globex.
     let (s, v) = call(&app, "bob", Method::GET, "/globex/groups/g1/members", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
     let (s, _) = call(&app, "bob", Method::GET, &format!("/globex/bindings/{bnd}"), None).await;
     assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(&app, "bob", Method::GET, &format!("/globex/service-accounts/sa1/tokens/{tok}"), None).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("active")), "{v}");
+    let (_, v) = call(&app, "bob", Method::GET, "/globex/service-accounts/sa1/clients", None).await;
+    assert_eq!(v["items"][0]["client_id"], cl.as_str(), "{v}");
+    let (_, v) = call(&app, "bob", Method::GET, "/globex/workload-identities", None).await;
+    let ids: Vec<&str> = v["items"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["w1"]);
 }
 
 async fn problem_json_for_bad_requests(b: Backend) {
@@ -610,7 +664,230 @@ async fn tokens_carry_the_documented_binding_claims(b: Backend) {
     assert_eq!(i["rb"], c["rb"]);
 }
 
+/// Members of `group`, as `kind:id`, read through the group's side.
+async fn members_of(app: &TestApp, tenant: &str, group: &str) -> Vec<String> {
+    let (s, v) = call(app, "root", Method::GET, &format!("/{tenant}/groups/{group}/members"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}:{}", m["kind"].as_str().unwrap(), m["id"].as_str().unwrap()))
+        .collect()
+}
+
+/// acme's `viewers` group, bound to a role with ROLE:READ.
+async fn viewers_group(app: &TestApp) {
+    let (s, v) = call(
+        app,
+        "ann",
+        Method::POST,
+        "/acme/roles",
+        Some(json!({ "id": "viewer", "name": "Viewer", "permissions": ["ROLE:READ", "FLOW:READ"] })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _) =
+        call(app, "ann", Method::POST, "/acme/groups", Some(json!({ "id": "viewers", "name": "Viewers" }))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = call(
+        app,
+        "ann",
+        Method::POST,
+        "/acme/bindings",
+        Some(json!({ "role_id": "viewer", "principal_kind": "group", "principal_id": "viewers" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+async fn service_account_reads_roles(app: &TestApp, id: &str) -> bool {
+    let (access, _) = app.state.provider.access_of("acme", MemberKind::ServiceAccount, id).await.unwrap();
+    access.require(Permission::Role, Action::Read).is_ok()
+}
+
+/// Attaching from the user's or service account's side is the membership the group's side
+/// shows, with the same effects; PUT is idempotent; detaching works from either side.
+async fn groups_are_joined_from_either_side(b: Backend) {
+    let app = setup(b).await;
+    viewers_group(&app).await;
+    let eve = app.user("eve").await;
+    app.stores.access.grant_access("acme", MemberKind::User, &eve.id, 0).await.unwrap();
+    let (s, _) = call(&app, "eve", Method::GET, "/acme/roles", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let user_side = format!("/acme/users/{}/groups/viewers", eve.id);
+    let (s, v) = call(&app, "ann", Method::PUT, &user_side, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(members_of(&app, "acme", "viewers").await, [format!("user:{}", eve.id)]);
+    let (_, v) = call(&app, "ann", Method::GET, &format!("/acme/users/{}", eve.id), None).await;
+    assert_eq!(v["groups"], json!([{ "id": "viewers", "name": "Viewers" }]));
+    let (s, _) = call(&app, "eve", Method::GET, "/acme/roles", None).await;
+    assert_eq!(s, StatusCode::OK, "the group's binding applies");
+    // Idempotent from this side; the group's side says it is a member already.
+    let (s, v) = call(&app, "ann", Method::PUT, &user_side, None).await;
+    assert_eq!((s, &v), (StatusCode::NO_CONTENT, &Value::Null));
+    let (s, _) =
+        call(&app, "ann", Method::POST, "/acme/groups/viewers/members", Some(json!({ "kind": "user", "id": eve.id })))
+            .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(members_of(&app, "acme", "viewers").await.len(), 1);
+    app.state.audit.flush().await;
+    let (_, v) =
+        call(&app, "ann", Method::GET, "/acme/audit-logs?action=group.member.add&target=group:viewers", None).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "one change, one entry: {v}");
+    assert_eq!(v["items"][0]["summary"]["member"], format!("user:{}", eve.id));
+
+    let (s, _) = call(&app, "ann", Method::DELETE, &user_side, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(members_of(&app, "acme", "viewers").await.is_empty());
+    let (s, _) = call(&app, "eve", Method::GET, "/acme/roles", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the binding went with the membership");
+    let (s, _) = call(&app, "ann", Method::DELETE, &user_side, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not a member any more");
+
+    // A service account: joined from its side, left from the group's.
+    let (s, _) =
+        call(&app, "ann", Method::POST, "/acme/service-accounts", Some(json!({ "id": "bot", "name": "Bot" }))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!service_account_reads_roles(&app, "bot").await);
+    let (s, v) = call(&app, "ann", Method::PUT, "/acme/service-accounts/bot/groups/viewers", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(members_of(&app, "acme", "viewers").await, ["service_account:bot"]);
+    let (_, v) = call(&app, "ann", Method::GET, "/acme/service-accounts/bot", None).await;
+    assert_eq!(v["groups"][0]["id"], "viewers", "{v}");
+    assert!(service_account_reads_roles(&app, "bot").await, "the group's binding applies");
+    let (s, _) = call(&app, "ann", Method::DELETE, "/acme/groups/viewers/members/service_account/bot", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(!service_account_reads_roles(&app, "bot").await);
+    // And the other way round: joined from the group's side, left from its own.
+    let (s, _) = call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/groups/viewers/members",
+        Some(json!({ "kind": "service_account", "id": "bot" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = call(&app, "ann", Method::DELETE, "/acme/service-accounts/bot/groups/viewers", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(members_of(&app, "acme", "viewers").await.is_empty());
+    // Unknown members and groups.
+    for path in [
+        "/acme/service-accounts/nobody/groups/viewers".to_string(),
+        "/acme/users/nobody/groups/viewers".to_string(),
+        "/acme/service-accounts/bot/groups/nothing".to_string(),
+        format!("/acme/users/{}/groups/nothing", eve.id),
+    ] {
+        let (s, _) = call(&app, "ann", Method::PUT, &path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "PUT {path}");
+    }
+}
+
+/// The member's side enforces what the group's side does: GROUP:UPDATE, and no joining (or
+/// adding a puppet to) a group that grants more than the caller holds.
+async fn joining_from_the_members_side_refuses_escalation(b: Backend) {
+    let app = setup(b).await;
+    viewers_group(&app).await;
+    let hal = app.user("hal").await;
+    let (s, _) = call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/roles",
+        Some(json!({ "id": "grouper", "name": "Grouper", "permissions": ["GROUP:READ", "GROUP:UPDATE", "ROLE:READ", "FLOW:READ"] })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/bindings",
+        Some(json!({ "role_id": "grouper", "principal_kind": "user", "principal_id": hal.id })),
+    )
+    .await;
+    call(&app, "ann", Method::POST, "/acme/groups", Some(json!({ "id": "admins", "name": "Admins" }))).await;
+    call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/bindings",
+        Some(json!({ "role_id": "admin", "principal_kind": "group", "principal_id": "admins" })),
+    )
+    .await;
+    call(&app, "ann", Method::POST, "/acme/service-accounts", Some(json!({ "id": "puppet", "name": "Puppet" }))).await;
+    for path in [format!("/acme/users/{}/groups/admins", hal.id), "/acme/service-accounts/puppet/groups/admins".into()]
+    {
+        let (s, v) = call(&app, "hal", Method::PUT, &path, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "PUT {path}: {v}");
+    }
+    assert!(members_of(&app, "acme", "admins").await.is_empty());
+    // Within what hal holds, he may.
+    let (s, v) = call(&app, "hal", Method::PUT, &format!("/acme/users/{}/groups/viewers", hal.id), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // Without GROUP:UPDATE, neither side.
+    let ivy = app.user("ivy").await;
+    call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/roles",
+        Some(json!({ "id": "user-admin", "name": "User admin", "permissions": ["USER:READ", "USER:UPDATE", "GROUP:READ"] })),
+    )
+    .await;
+    call(
+        &app,
+        "ann",
+        Method::POST,
+        "/acme/bindings",
+        Some(json!({ "role_id": "user-admin", "principal_kind": "user", "principal_id": ivy.id })),
+    )
+    .await;
+    let (s, _) = call(&app, "ivy", Method::PUT, &format!("/acme/users/{}/groups/viewers", ivy.id), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(&app, "ivy", Method::DELETE, &format!("/acme/users/{}/groups/viewers", hal.id), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(members_of(&app, "acme", "viewers").await, [format!("user:{}", hal.id)]);
+}
+
+/// A group of another tenant cannot be joined or left from a member's side, through either
+/// tenant's path.
+async fn joining_from_the_members_side_stays_in_the_tenant(b: Backend) {
+    let app = setup(b).await;
+    let (ann, bob) = (id_of(&app, "ann").await, id_of(&app, "bob").await);
+    call(&app, "bob", Method::POST, "/globex/groups", Some(json!({ "id": "g1", "name": "G1" }))).await;
+    call(&app, "bob", Method::POST, "/globex/service-accounts", Some(json!({ "id": "sa1", "name": "SA1" }))).await;
+    let (s, _) = call(&app, "bob", Method::PUT, &format!("/globex/users/{bob}/groups/g1"), None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    call(&app, "ann", Method::POST, "/acme/service-accounts", Some(json!({ "id": "bot", "name": "Bot" }))).await;
+    let cases = [
+        // acme's admin on globex's paths: no such tenant for her.
+        (Method::PUT, format!("/globex/users/{ann}/groups/g1")),
+        (Method::DELETE, format!("/globex/users/{bob}/groups/g1")),
+        (Method::PUT, "/globex/service-accounts/sa1/groups/g1".to_string()),
+        (Method::PUT, "/globex/service-accounts/bot/groups/g1".to_string()),
+        // globex's group through acme's paths: no such group in acme.
+        (Method::PUT, format!("/acme/users/{ann}/groups/g1")),
+        (Method::DELETE, format!("/acme/users/{bob}/groups/g1")),
+        (Method::PUT, "/acme/service-accounts/bot/groups/g1".to_string()),
+        (Method::DELETE, "/acme/service-accounts/sa1/groups/g1".to_string()),
+    ];
+    for (m, path) in cases {
+        let (s, v) = call(&app, "ann", m.clone(), &path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {v}");
+        assert!(!v.to_string().contains("G1"), "{m} {path} leaked: {v}");
+    }
+    assert_eq!(members_of(&app, "globex", "g1").await, [format!("user:{bob}")]);
+    let (_, v) = call(&app, "root", Method::GET, &format!("/acme/users/{ann}"), None).await;
+    assert_eq!(v["groups"], json!([]));
+}
+
 on_both_backends!(
+    groups_are_joined_from_either_side,
+    joining_from_the_members_side_refuses_escalation,
+    joining_from_the_members_side_stays_in_the_tenant,
     tokens_carry_the_documented_binding_claims,
     tenant_admin_sees_only_its_users_and_invites_by_exact_email,
     admins_cannot_set_passwords_or_emails,

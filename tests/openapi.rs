@@ -425,6 +425,17 @@ async fn seed(base: &str) {
         ("/acme/service-accounts", json!({ "id": "ci-bot", "name": "CI" })),
         ("/acme/users", json!({ "username": "carol", "email": "carol@example.com" })),
         ("/acme/bindings", json!({ "role_id": "viewer", "principal_kind": "group", "principal_id": "ops" })),
+        (
+            "/acme/workload-identities",
+            json!({
+                "id": "gh-deploy",
+                "name": "GitHub deploys",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "audience": "https://tessera.example.com",
+                "claims": { "repository": "acme/app" },
+                "service_account_id": "ci-bot",
+            }),
+        ),
     ] {
         let res =
             http.post(format!("{api}{path}")).basic_auth("root", Some(PASSWORD)).json(&body).send().await.unwrap();

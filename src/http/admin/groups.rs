@@ -1,10 +1,12 @@
 //! `/api/v1/{tenant}/groups`: groups, their members (users and service accounts, from either
-//! side), and a bulk change-password request to a whole group.
+//! side: `/groups/{id}/members`, or `/users/{id}/groups/{group_id}` and
+//! `/service-accounts/{id}/groups/{group_id}`, one logic behind both), and a bulk
+//! change-password request to a whole group.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,7 +18,7 @@ use super::{Ctx, List, Page, check_description, check_id, check_name};
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
 use crate::rbac::{Action, Permission};
-use crate::store::{Group, GroupMember, MemberKind};
+use crate::store::{Group, GroupMember, MemberKind, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +27,12 @@ pub fn router() -> Router<AppState> {
         .route("/{tenant}/groups/{id}/members", get(members).post(add_member))
         .route("/{tenant}/groups/{id}/members/{kind}/{member}", delete(remove_member))
         .route("/{tenant}/groups/{id}/password-change-request", post(password_change))
+        // The same membership from the member's side.
+        .route("/{tenant}/users/{id}/groups/{group_id}", put(user_join).delete(user_leave))
+        .route(
+            "/{tenant}/service-accounts/{id}/groups/{group_id}",
+            put(service_account_join).delete(service_account_leave),
+        )
 }
 
 fn group_json(g: &Group) -> serde_json::Value {
@@ -168,6 +176,47 @@ async fn members(
     Ok(Json(json!({ "items": items.iter().map(member_json).collect::<Vec<_>>(), "next": next })).into_response())
 }
 
+/// Attaches a member to a group, from either side: `POST /groups/{id}/members` and
+/// `PUT /users/{id}/groups/{group_id}` (or `/service-accounts/...`) are the same act, with the
+/// same rules. GROUP:UPDATE, and no escalation: the actor must hold, in each scope, everything
+/// the group's bindings grant (otherwise adding themselves, or a puppet, would widen their
+/// rights). A member homed in another tenant is thereby invited to this one. `Ok(false)`: it
+/// was a member already, and nothing changed.
+async fn attach(s: &AppState, ctx: &Ctx, group: &str, kind: MemberKind, member: &str) -> ApiResult<bool> {
+    ctx.require(Permission::Group, Action::Update)?;
+    get_group(s, ctx, group).await?;
+    for (scope, perms) in crate::admin::group_grants(&s.provider.stores, ctx.tenant(), group).await? {
+        ctx.access.check_grant(perms, &scope).map_err(|d| Problem::forbidden(d.to_string()))?;
+    }
+    match s.provider.stores.groups.add_member(ctx.tenant(), group, kind, member, now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    ctx.audit(
+        s,
+        "group.member.add",
+        format!("group:{group}"),
+        json!({ "member": format!("{}:{member}", kind.as_str()) }),
+    )
+    .await;
+    Ok(true)
+}
+
+/// Detaches a member from a group, from either side (GROUP:UPDATE); 404 if it was not one.
+async fn detach(s: &AppState, ctx: &Ctx, group: &str, kind: MemberKind, member: &str) -> ApiResult<()> {
+    ctx.require(Permission::Group, Action::Update)?;
+    s.provider.stores.groups.remove_member(ctx.tenant(), group, kind, member, now()).await?;
+    ctx.audit(
+        s,
+        "group.member.remove",
+        format!("group:{group}"),
+        json!({ "member": format!("{}:{member}", kind.as_str()) }),
+    )
+    .await;
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewMember {
@@ -175,8 +224,6 @@ struct NewMember {
     id: String,
 }
 
-/// Attaches a member. No escalation: the actor must hold, in each scope, everything the
-/// group's bindings grant (otherwise adding themselves, or a puppet, would widen their rights).
 async fn add_member(
     State(s): State<AppState>,
     c: Caller,
@@ -184,19 +231,9 @@ async fn add_member(
     ApiJson(body): ApiJson<NewMember>,
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
-    ctx.require(Permission::Group, Action::Update)?;
-    get_group(&s, &ctx, &id).await?;
-    for (scope, perms) in crate::admin::group_grants(&s.provider.stores, ctx.tenant(), &id).await? {
-        ctx.access.check_grant(perms, &scope).map_err(|d| Problem::forbidden(d.to_string()))?;
+    if !attach(&s, &ctx, &id, body.kind, &body.id).await? {
+        return Err(Problem::conflict(format!("already a member: {}:{}", body.kind.as_str(), body.id)));
     }
-    s.provider.stores.groups.add_member(ctx.tenant(), &id, body.kind, &body.id, now()).await?;
-    ctx.audit(
-        &s,
-        "group.member.add",
-        format!("group:{id}"),
-        json!({ "member": format!("{}:{}", body.kind.as_str(), body.id) }),
-    )
-    .await;
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -206,17 +243,69 @@ async fn remove_member(
     Path((tenant, id, kind, member)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
-    ctx.require(Permission::Group, Action::Update)?;
     let kind = MemberKind::parse(&kind).ok_or_else(Problem::not_found)?;
-    s.provider.stores.groups.remove_member(ctx.tenant(), &id, kind, &member, now()).await?;
-    ctx.audit(
-        &s,
-        "group.member.remove",
-        format!("group:{id}"),
-        json!({ "member": format!("{}:{member}", kind.as_str()) }),
-    )
-    .await;
+    detach(&s, &ctx, &id, kind, &member).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /{tenant}/users/{id}/groups/{group_id}` and its service-account twin: idempotent, so
+/// 201 when attached, 204 when it was a member already.
+async fn join(
+    s: AppState,
+    c: Caller,
+    tenant: String,
+    kind: MemberKind,
+    id: String,
+    group: String,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    let added = attach(&s, &ctx, &group, kind, &id).await?;
+    Ok(if added { StatusCode::CREATED } else { StatusCode::NO_CONTENT }.into_response())
+}
+
+async fn leave(
+    s: AppState,
+    c: Caller,
+    tenant: String,
+    kind: MemberKind,
+    id: String,
+    group: String,
+) -> ApiResult<Response> {
+    let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
+    detach(&s, &ctx, &group, kind, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn user_join(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id, group)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    join(s, c, tenant, MemberKind::User, id, group).await
+}
+
+async fn user_leave(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id, group)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    leave(s, c, tenant, MemberKind::User, id, group).await
+}
+
+async fn service_account_join(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id, group)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    join(s, c, tenant, MemberKind::ServiceAccount, id, group).await
+}
+
+async fn service_account_leave(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((tenant, id, group)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    leave(s, c, tenant, MemberKind::ServiceAccount, id, group).await
 }
 
 /// Sends a mandatory change-password request to every user of the group.

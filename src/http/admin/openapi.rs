@@ -50,7 +50,8 @@ pub fn document() -> Value {
             "title": "Tessera admin API",
             "version": "1",
             "description": "Administration of a Tessera instance: tenants, their users, groups, roles, role \
-                bindings, service accounts and audit log, and the Instance Admins. Every operation but this \
+                bindings, service accounts (with their API tokens and clients), workload identities and audit \
+                log, and the Instance Admins. Every operation but this \
                 document needs `Authorization: Bearer <access token>` (a Tessera access token requested with \
                 `resource={issuer}/api`) or `Authorization: Basic` with a username and password. Callers are \
                 authorized by the access model: a tenant the caller has no access to answers 404, like a \
@@ -70,7 +71,11 @@ pub fn document() -> Value {
             { "name": "groups", "description": "Groups of users and service accounts." },
             { "name": "roles", "description": "Named sets of permissions from the fixed catalogue." },
             { "name": "bindings", "description": "Roles bound to principals, tenant-wide or on namespaces." },
-            { "name": "service-accounts", "description": "Application identities." },
+            { "name": "service-accounts", "description": "Application identities, their API tokens and clients." },
+            {
+                "name": "workload-identities",
+                "description": "External OIDC issuers whose tokens are exchanged for a service account's.",
+            },
             { "name": "audit-logs", "description": "The tenant's hash-chained audit log." },
         ],
         "paths": paths,
@@ -160,6 +165,19 @@ impl Op {
         }
         self.responses.insert(status.to_string(), r);
         self
+    }
+
+    /// A success answer that shows a secret once: sent with `Cache-Control: no-store`.
+    fn ok_once(self, status: u16, description: &str, schema: Value) -> Self {
+        let mut o = self.ok(status, description, Some(schema));
+        o.responses[&status.to_string()]["headers"] = json!({
+            "Cache-Control": {
+                "description": "`no-store`: the secret must not be kept by anything on the way.",
+                "required": true,
+                "schema": { "type": "string", "const": "no-store" },
+            },
+        });
+        o
     }
 
     fn errors(mut self, codes: &[u16]) -> Self {
@@ -375,6 +393,42 @@ fn operations() -> Vec<Op> {
         )
         .params(&["groupId"])
         .ok(202, "Requested.", Some(schema_ref("Requested"))),
+        op("put", "/{tenant}/users/{id}/groups/{group_id}", "addUserToGroup", "users", "Attach a user to a group (GROUP:UPDATE)")
+            .describe(MEMBER_SIDE_ADD)
+            .params(&["userId", "memberGroupId"])
+            .ok(201, "Attached.", None)
+            .ok(204, "The user was a member already: nothing changed.", None),
+        op(
+            "delete",
+            "/{tenant}/users/{id}/groups/{group_id}",
+            "removeUserFromGroup",
+            "users",
+            "Detach a user from a group (GROUP:UPDATE)",
+        )
+        .describe("The same as `DELETE /{tenant}/groups/{id}/members/user/{member}`. Not a member: 404.")
+        .params(&["userId", "memberGroupId"])
+        .ok(204, "Detached.", None),
+        op(
+            "put",
+            "/{tenant}/service-accounts/{id}/groups/{group_id}",
+            "addServiceAccountToGroup",
+            "service-accounts",
+            "Attach a service account to a group (GROUP:UPDATE)",
+        )
+        .describe(MEMBER_SIDE_ADD)
+        .params(&["serviceAccountId", "memberGroupId"])
+        .ok(201, "Attached.", None)
+        .ok(204, "The service account was a member already: nothing changed.", None),
+        op(
+            "delete",
+            "/{tenant}/service-accounts/{id}/groups/{group_id}",
+            "removeServiceAccountFromGroup",
+            "service-accounts",
+            "Detach a service account from a group (GROUP:UPDATE)",
+        )
+        .describe("The same as `DELETE /{tenant}/groups/{id}/members/service_account/{member}`. Not a member: 404.")
+        .params(&["serviceAccountId", "memberGroupId"])
+        .ok(204, "Detached.", None),
         // roles.rs
         op("get", "/{tenant}/roles", "listRoles", "roles", "List roles (ROLE:READ)")
             .query(&page)
@@ -436,7 +490,15 @@ fn operations() -> Vec<Op> {
             .errors(&[422])
             .ok(200, "A page of service accounts.", Some(schema_ref("ServiceAccountList"))),
         op("post", "/{tenant}/service-accounts", "createServiceAccount", "service-accounts", "Create a service account (USER:CREATE)")
-            .body("NewServiceAccount", json!({ "id": "ci-bot", "name": "CI", "description": "Deploys from CI" }))
+            .body(
+                "NewServiceAccount",
+                json!({
+                    "id": "ci-bot",
+                    "name": "CI",
+                    "description": "Deploys from CI",
+                    "audiences": ["https://flows.example.com"],
+                }),
+            )
             .errors(&[409])
             .ok(201, "The service account.", Some(schema_ref("ServiceAccount"))),
         op("get", "/{tenant}/service-accounts/{id}", "getServiceAccount", "service-accounts", "Read a service account and its groups (USER:READ)")
@@ -455,8 +517,132 @@ fn operations() -> Vec<Op> {
             .params(&["serviceAccountId"])
             .errors(&[409])
             .ok(204, "Deleted.", None),
+        // api_tokens.rs
+        op("get", "/{tenant}/service-accounts/{id}/tokens", "listApiTokens", "service-accounts", "List a service account's API tokens (USER:READ)")
+            .describe(
+                "Every token, revoked and expired ones included, newest first; never a token itself. An account \
+                 homed in another tenant and invited here: 409 (its tokens are managed in its home tenant).",
+            )
+            .params(&["serviceAccountId"])
+            .errors(&[409])
+            .ok(200, "The tokens.", Some(schema_ref("ApiTokenList"))),
+        op("post", "/{tenant}/service-accounts/{id}/tokens", "createApiToken", "service-accounts", "Create an API token (USER:CREATE)")
+            .describe(
+                "The token is in this answer only (`token`, sent with `Cache-Control: no-store`); Tessera keeps its \
+                 SHA-256. Without `expires_at` or `expires_in` it does not expire. No escalation: the caller must \
+                 hold everything the account holds, where it holds it, and only an Instance Admin issues for an \
+                 Instance Admin account (403). An account homed in another tenant: 409.",
+            )
+            .params(&["serviceAccountId"])
+            .body("NewApiToken", json!({ "name": "deploy", "expires_in": 7_776_000 }))
+            .errors(&[409])
+            .ok_once(201, "The token, shown once.", schema_ref("IssuedApiToken")),
+        op("get", "/{tenant}/service-accounts/{id}/tokens/{token_id}", "getApiToken", "service-accounts", "Read an API token (USER:READ)")
+            .params(&["serviceAccountId", "tokenId"])
+            .ok(200, "The token's metadata.", Some(schema_ref("ApiToken"))),
+        op("delete", "/{tenant}/service-accounts/{id}/tokens/{token_id}", "revokeApiToken", "service-accounts", "Revoke an API token (USER:DELETE)")
+            .describe(
+                "The token stops working at once and stays listed with the status `revoked`; revoking it again \
+                 changes nothing (its first revocation time stays).",
+            )
+            .params(&["serviceAccountId", "tokenId"])
+            .ok(204, "Revoked.", None),
+        op(
+            "post",
+            "/{tenant}/service-accounts/{id}/tokens/{token_id}/rotate",
+            "rotateApiToken",
+            "service-accounts",
+            "Rotate an API token (USER:CREATE)",
+        )
+        .describe(
+            "Creates the successor, with the old token's name, shown once in this answer (`token`, sent with \
+             `Cache-Control: no-store`); the old token keeps working for `overlap_seconds` (0: revoked now), so \
+             that a deployment can switch without an outage. Without `expires_at` or `expires_in` the successor \
+             gets the old token's lifetime from now (none if it had none). A revoked or expired token: 409. No \
+             escalation, as for creating a token (403). The body is required; `{}` takes every default.",
+        )
+        .params(&["serviceAccountId", "tokenId"])
+        .body("ApiTokenRotation", json!({ "overlap_seconds": 3600 }))
+        .errors(&[409])
+        .ok_once(201, "The successor, shown once, and the old token as it now is.", schema_ref("RotatedApiToken")),
+        // sa_clients.rs
+        op(
+            "get",
+            "/{tenant}/service-accounts/{id}/clients",
+            "listServiceAccountClients",
+            "service-accounts",
+            "List the OAuth clients acting as a service account (USER:READ)",
+        )
+        .describe("An account that is not homed in this tenant: 404.")
+        .params(&["serviceAccountId"])
+        .ok(200, "The clients.", Some(schema_ref("ServiceAccountClientList"))),
+        op(
+            "post",
+            "/{tenant}/service-accounts/{id}/clients",
+            "createServiceAccountClient",
+            "service-accounts",
+            "Create an OAuth client acting as a service account (USER:CREATE)",
+        )
+        .describe(
+            "A confidential client for the `client_credentials` grant whose tokens carry the account's role \
+             bindings. With `client_secret_basic` (the default) or `client_secret_post`, its secret is in this \
+             answer only (`client_secret`, sent with `Cache-Control: no-store`), and `jwks` must be absent; with \
+             `private_key_jwt` (RFC 7523), `jwks` is required and holds its public keys. No escalation: the \
+             caller must hold everything the account holds, where it holds it (403). An account homed in \
+             another tenant: 409.",
+        )
+        .params(&["serviceAccountId"])
+        .body("NewServiceAccountClient", json!({ "name": "CI deployer", "audiences": ["https://flows.example.com"] }))
+        .errors(&[409])
+        .ok_once(201, "The client, with its secret (if any) shown once.", schema_ref("IssuedServiceAccountClient")),
+        op(
+            "delete",
+            "/{tenant}/service-accounts/{id}/clients/{client_id}",
+            "deleteServiceAccountClient",
+            "service-accounts",
+            "Delete a service account's OAuth client (USER:DELETE)",
+        )
+        .describe("Its tokens can no longer be refreshed or introspected as active.")
+        .params(&["serviceAccountId", "clientId"])
+        .ok(204, "Deleted.", None),
+        // workload_identities.rs
+        op("get", "/{tenant}/workload-identities", "listWorkloadIdentities", "workload-identities", "List workload identities (USER:READ)")
+            .ok(200, "Every workload identity of the tenant, by id.", Some(schema_ref("WorkloadIdentityList"))),
+        op("post", "/{tenant}/workload-identities", "createWorkloadIdentity", "workload-identities", "Trust an external issuer's workloads as a service account (USER:CREATE)")
+            .describe(
+                "A job holding a token of `issuer` for `audience` whose claims match every rule of `claims` may \
+                 exchange it (RFC 8693) for an access token of the service account, with no stored secret. No \
+                 escalation: the caller must hold everything the account holds, where it holds it (403). An \
+                 unknown service account: 404; one homed in another tenant, or an id or name taken: 409.",
+            )
+            .body(
+                "NewWorkloadIdentity",
+                json!({
+                    "id": "gh-deploy",
+                    "name": "GitHub deploys",
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "audience": "https://tessera.example.com",
+                    "claims": { "repository": "acme/app", "ref": "refs/heads/main" },
+                    "service_account_id": "ci-bot",
+                }),
+            )
+            .errors(&[409])
+            .ok(201, "The workload identity.", Some(schema_ref("WorkloadIdentity"))),
+        op("get", "/{tenant}/workload-identities/{id}", "getWorkloadIdentity", "workload-identities", "Read a workload identity (USER:READ)")
+            .params(&["workloadIdentityId"])
+            .ok(200, "The workload identity.", Some(schema_ref("WorkloadIdentity"))),
+        op("delete", "/{tenant}/workload-identities/{id}", "deleteWorkloadIdentity", "workload-identities", "Delete a workload identity (USER:DELETE)")
+            .describe("Tokens of the issuer are no longer exchanged for the account's; tokens issued before stay valid until they expire.")
+            .params(&["workloadIdentityId"])
+            .ok(204, "Deleted.", None),
     ]
 }
+
+/// The description of attaching a member from its own side.
+const MEMBER_SIDE_ADD: &str = "The same as adding the member from the group (`POST /{tenant}/groups/{id}/members`), \
+    with the same rule: no escalation, the caller must hold everything the group's bindings grant (403). \
+    Idempotent: 201 when attached, 204 when it was a member already. One homed in another tenant is invited to \
+    this one. An unknown group or member: 404.";
 
 // --- Parameters -------------------------------------------------------------------------------
 
@@ -510,6 +696,10 @@ fn parameters() -> Value {
         "roleId": path_param("id", "The role's id.", path_id(&[]), "viewer"),
         "bindingId": path_param("id", "The binding's id.", path_id(&[]), "b7Tq2Lx9Wm4K"),
         "serviceAccountId": path_param("id", "The service account's id.", path_id(&[]), "ci-bot"),
+        "memberGroupId": path_param("group_id", "The group's id.", path_id(&[]), "ops"),
+        "tokenId": path_param("token_id", "The token's id.", path_id(&[]), "tok_Hq3x9Kp2LmN4"),
+        "clientId": path_param("client_id", "The client's id.", path_id(&[]), "sac_Vb8nR2xq5TzLw7Kd"),
+        "workloadIdentityId": path_param("id", "The workload identity's id.", path_id(&[]), "gh-deploy"),
         "after": query_param("after", "Return the items after this id (a page's `next`).", json!({ "type": "string" })),
         "limit": query_param(
             "limit",
@@ -690,6 +880,18 @@ fn schemas() -> Value {
         "Namespace": namespace,
         "Permission": permission,
         "MemberKind": { "type": "string", "enum": ["user", "service_account"] },
+        "Audiences": {
+            "type": "array",
+            "maxItems": 20,
+            "uniqueItems": true,
+            "items": {
+                "type": "string",
+                "pattern": "^[!-~]{1,500}$",
+                "description": "1 to 500 visible ASCII characters: an absolute URI or a logical name.",
+            },
+            "description": "At most 20 distinct audiences.",
+            "examples": [["https://flows.example.com"]],
+        },
         "PrincipalKind": { "type": "string", "enum": ["user", "service_account", "group"] },
     });
     let requests = json!({
@@ -759,10 +961,104 @@ fn schemas() -> Value {
             "id": nullable(schema_ref("Id")),
             "name": schema_ref("Name"),
             "description": nullable(schema_ref("Description")),
+            "audiences": {
+                "allOf": [schema_ref("Audiences")],
+                "description": "The audiences its tokens may be for; absent: none (its clients then default to \
+                    the admin API).",
+            },
         })),
         "UpdateServiceAccount": body(&[], json!({
             "name": nullable(schema_ref("Name")),
             "description": nullable(schema_ref("Description")),
+            "audiences": nullable(schema_ref("Audiences")),
+        })),
+        "NewApiToken": expiring(body(&["name"], json!({
+            "name": schema_ref("Name"),
+            "expires_at": nullable(expires_at()),
+            "expires_in": nullable(expires_in()),
+        }))),
+        "ApiTokenRotation": expiring(body(&[], json!({
+            "overlap_seconds": nullable(json!({
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_OVERLAP_SECS,
+                "description": "How long the old token keeps working, in seconds (default 86400, one day; at \
+                    most 30 days; 0 revokes it now).",
+            })),
+            "expires_at": nullable(expires_at()),
+            "expires_in": nullable(expires_in()),
+        }))),
+        "NewServiceAccountClient": body(&[], json!({
+            "name": {
+                "anyOf": [schema_ref("Name"), { "type": "null" }],
+                "description": "Default: `{id} client`.",
+            },
+            "auth_method": {
+                "anyOf": [
+                    { "type": "string", "enum": ["client_secret_basic", "client_secret_post", "private_key_jwt"] },
+                    { "type": "null" },
+                ],
+                "description": "How the client authenticates at the token endpoint (default `client_secret_basic`).",
+            },
+            "jwks": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "required": ["keys"],
+                        "properties": {
+                            "keys": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": { "type": "object", "required": ["kty"] },
+                            },
+                        },
+                    },
+                    { "type": "null" },
+                ],
+                "description": "Required with `private_key_jwt`, refused otherwise: a JWK Set of public EC P-256 \
+                    or P-384, Ed25519 or RSA keys (no private members such as `d`), each with a `kid` when there \
+                    are several.",
+            },
+            "audiences": {
+                "anyOf": [schema_ref("Audiences"), { "type": "null" }],
+                "description": "The audiences its tokens may have, the first being the default. Absent or empty: \
+                    the account's audiences, else the admin API (`{issuer}/api`).",
+            },
+            "access_token_alg": {
+                "anyOf": [{ "type": "string", "enum": ["ES256", "RS256", "EdDSA"] }, { "type": "null" }],
+                "description": "The signing algorithm of its access tokens (default: the instance's).",
+            },
+        })),
+        "NewWorkloadIdentity": body(&["name", "issuer", "audience", "claims", "service_account_id"], json!({
+            "id": nullable(schema_ref("Id")),
+            "name": schema_ref("Name"),
+            "issuer": text(500, "The issuer, exactly as the `iss` of its tokens: an absolute URL, https (http \
+                only on a loopback address) unless `jwks_uri` is given."),
+            "jwks_uri": {
+                "anyOf": [{ "type": "string" }, { "type": "null" }],
+                "description": "Where the issuer's keys are: an https URL (http only on a loopback address). \
+                    Absent: found through `{issuer}/.well-known/openid-configuration`.",
+            },
+            "audience": text(500, "The `aud` its tokens must carry for Tessera."),
+            "claims": {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 20,
+                "propertyNames": {
+                    "minLength": 1,
+                    "maxLength": 100,
+                    "pattern": format!("^[^{CONTROL}]*$"),
+                    "not": { "enum": ["iss", "aud", "exp", "nbf", "iat"] },
+                },
+                "additionalProperties": text(500, "A pattern: `*` matches any run of characters."),
+                "description": "1 to 20 rules, claim name (at most 100 bytes; not `iss`, `aud`, `exp`, `nbf`, \
+                    `iat`, which are checked already) to pattern; a token must match them all.",
+                "examples": [{ "repository": "acme/app", "ref": "refs/heads/main" }],
+            },
+            "service_account_id": {
+                "allOf": [schema_ref("Id")],
+                "description": "The service account of this tenant the tokens are exchanged for.",
+            },
         })),
     });
     let responses = json!({
@@ -847,6 +1143,48 @@ fn schemas() -> Value {
             p
         }),
         "ServiceAccountList": list("ServiceAccount", string_or_null()),
+        "ApiToken": object(api_token_properties()),
+        "ApiTokenList": object(json!({ "items": { "type": "array", "items": schema_ref("ApiToken") } })),
+        "IssuedApiToken": object({
+            let mut p = api_token_properties();
+            p["token"] = secret("The token, shown this once: `tsa_` and 36 letters and digits.");
+            p
+        }),
+        "RotatedApiToken": object({
+            let mut p = api_token_properties();
+            p["token"] = secret("The successor, shown this once.");
+            p["replaces"] = json!({
+                "allOf": [schema_ref("ApiToken")],
+                "description": "The old token, with its expiry brought forward to the end of the overlap (or \
+                    revoked).",
+            });
+            p
+        }),
+        "ServiceAccountClient": object(client_properties()),
+        "ServiceAccountClientList": object(json!({
+            "items": { "type": "array", "items": schema_ref("ServiceAccountClient") },
+        })),
+        // The secret is there for the secret methods only: not required.
+        "IssuedServiceAccountClient": ({
+            let mut v = object(client_properties());
+            v["properties"]["client_secret"] =
+                secret("The client secret, shown this once (absent with `private_key_jwt`).");
+            v
+        }),
+        "WorkloadIdentity": object(json!({
+            "id": string(),
+            "name": string(),
+            "issuer": string(),
+            "jwks_uri": string_or_null(),
+            "audience": string(),
+            "claims": { "type": "object", "additionalProperties": string() },
+            "service_account_id": string(),
+            "created_at": timestamp(),
+            "created_by": string_or_null(),
+        })),
+        "WorkloadIdentityList": object(json!({
+            "items": { "type": "array", "items": schema_ref("WorkloadIdentity") },
+        })),
     });
     let mut all = Map::new();
     for part in [common, requests, responses] {
@@ -874,7 +1212,84 @@ fn service_account_properties() -> Value {
         "id": string(),
         "name": string(),
         "description": string_or_null(),
+        "audiences": { "type": "array", "items": string(), "description": "The audiences its tokens may be for." },
         "created_at": timestamp(),
         "created_by": string_or_null(),
+    })
+}
+
+/// The longest lifetime of an API token (ten years) and the longest overlap of a rotation (30
+/// days), as `api_tokens.rs` checks them.
+const MAX_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+const MAX_OVERLAP_SECS: i64 = 30 * 24 * 3600;
+
+fn expires_at() -> Value {
+    let mut v = int64();
+    v["description"] = "Unix seconds after which the token stops working: at least a minute and at most 10 years \
+        ahead (422 otherwise)."
+        .into();
+    v
+}
+
+fn expires_in() -> Value {
+    json!({
+        "type": "integer",
+        "minimum": 60,
+        "maximum": MAX_LIFETIME_SECS,
+        "description": "Or: seconds from now until the token stops working (60 to 10 years).",
+    })
+}
+
+/// `expires_at` and `expires_in` are alternatives: not both.
+fn expiring(mut body: Value) -> Value {
+    body["not"] = json!({
+        "required": ["expires_at", "expires_in"],
+        "properties": { "expires_at": { "type": "integer" }, "expires_in": { "type": "integer" } },
+    });
+    body["description"] = "Give `expires_at` or `expires_in`, not both (422).".into();
+    body
+}
+
+/// Free text as `workload_identities.rs` checks it: 1 to `max` bytes of UTF-8 (the schema
+/// counts characters), no control characters.
+fn text(max: usize, description: &str) -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("^[^{CONTROL}]*$"),
+        "description": format!("{description} At most {max} bytes of UTF-8, without control characters."),
+    })
+}
+
+fn secret(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn api_token_properties() -> Value {
+    json!({
+        "id": string(),
+        "service_account_id": string(),
+        "name": string(),
+        "hint": { "type": "string", "description": "`tsa_…` and the token's last four characters." },
+        "status": { "type": "string", "enum": ["active", "expired", "revoked"] },
+        "created_at": timestamp(),
+        "created_by": string_or_null(),
+        "expires_at": { "type": ["integer", "null"], "description": "Unix seconds; null: never." },
+        "last_used_at": { "type": ["integer", "null"], "description": "Unix seconds." },
+        "revoked_at": { "type": ["integer", "null"], "description": "Unix seconds." },
+    })
+}
+
+fn client_properties() -> Value {
+    json!({
+        "client_id": string(),
+        "service_account_id": string(),
+        "name": string(),
+        "auth_method": { "type": "string", "enum": ["client_secret_basic", "client_secret_post", "private_key_jwt"] },
+        "audiences": { "type": "array", "items": string(), "description": "The first is the default." },
+        "access_token_alg": { "type": "string", "enum": ["ES256", "RS256", "EdDSA"] },
+        "jwks": { "type": ["object", "null"], "description": "The public keys of a `private_key_jwt` client." },
+        "created_at": timestamp(),
     })
 }
