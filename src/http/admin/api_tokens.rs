@@ -18,13 +18,13 @@ use serde_json::json;
 use super::auth::Caller;
 use super::extract::ApiJson;
 use super::problem::{ApiResult, Problem};
-use super::service_accounts::credential_target;
+use super::service_accounts::{credential_target, home_account};
 use super::{Ctx, check_name};
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
 use crate::oauth::api_token;
 use crate::rbac::{Action, Permission};
-use crate::store::{ApiToken, MemberKind};
+use crate::store::ApiToken;
 
 /// The longest lifetime a token may be given: ten years.
 const MAX_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
@@ -68,22 +68,10 @@ fn shown_once(status: StatusCode, body: serde_json::Value) -> Response {
     res
 }
 
-/// The account must be homed here (its tokens are managed in its home tenant).
-async fn account_here(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult<()> {
-    let stores = &s.provider.stores;
-    if stores.service_accounts.get_service_account(ctx.tenant(), id).await?.is_some() {
-        return Ok(());
-    }
-    if stores.access.has_access(ctx.tenant(), MemberKind::ServiceAccount, id).await? {
-        return Err(Problem::conflict("manage this service account's tokens in its home tenant"));
-    }
-    Err(Problem::not_found())
-}
-
 async fn list(State(s): State<AppState>, c: Caller, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     let cap = ctx.require(Permission::User, Action::Read)?;
-    account_here(&s, &ctx, &id).await?;
+    home_account(&s, &ctx, &id).await?;
     let tokens = s.provider.stores.credentials.list_api_tokens(cap.tenant_id(), &id).await?;
     let now = now();
     Ok(Json(json!({ "items": tokens.iter().map(|t| token_json(t, now)).collect::<Vec<_>>() })).into_response())

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::extract::ApiJson;
 use super::problem::{ApiResult, Problem};
-use super::service_accounts::{check_audiences, credential_target};
+use super::service_accounts::{check_audiences, credential_target, home_account};
 use super::{ADMIN_AUDIENCE_PATH, Ctx, check_name};
 use crate::crypto::{hash_secret, now, random_token};
 use crate::http::AppState;
@@ -48,9 +48,7 @@ fn client_json(c: &Client) -> serde_json::Value {
 async fn list(State(s): State<AppState>, c: Caller, Path((tenant, id)): Path<(String, String)>) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     let cap = ctx.require(Permission::User, Action::Read)?;
-    if s.provider.stores.service_accounts.get_service_account(cap.tenant_id(), &id).await?.is_none() {
-        return Err(Problem::not_found());
-    }
+    home_account(&s, &ctx, &id).await?;
     let clients = s.provider.stores.clients.list_service_account_clients(cap.tenant_id(), &id).await?;
     Ok(Json(json!({ "items": clients.iter().map(client_json).collect::<Vec<_>>() })).into_response())
 }
@@ -78,8 +76,9 @@ async fn create(
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Create)?;
-    let name = body.name.clone().unwrap_or_else(|| format!("{id} client"));
-    check_name("name", &name)?;
+    if let Some(name) = &body.name {
+        check_name("name", name)?;
+    }
     let method = match body.auth_method.as_deref().unwrap_or("client_secret_basic") {
         "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
         "client_secret_post" => ClientAuthMethod::ClientSecretPost,
@@ -107,6 +106,7 @@ async fn create(
         return Err(Problem::invalid("access_token_alg", "use ES256, RS256 or EdDSA"));
     }
     let account = credential_target(&s, &ctx, &id).await?;
+    let name = body.name.clone().unwrap_or_else(|| format!("{} client", account.name));
     let audiences = match &body.audiences {
         Some(list) if !list.is_empty() => list.clone(),
         _ if !account.audiences.is_empty() => account.audiences.clone(),

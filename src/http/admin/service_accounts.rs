@@ -1,5 +1,6 @@
 //! `/api/v1/{tenant}/service-accounts`: application identities (id, name, description; no
-//! personal data), managed with the USER permission. Their tokens come with a later issue.
+//! personal data), managed with the USER permission. Their credentials (API tokens, clients,
+//! workload identities) are in `api_tokens.rs`, `sa_clients.rs` and `workload_identities.rs`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -175,19 +176,26 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The service account homed in this tenant, whose credentials are managed here: 404 if the
+/// tenant does not see it, 409 if it is homed in another tenant and only invited here.
+pub(super) async fn home_account(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ServiceAccount> {
+    let stores = &s.provider.stores;
+    if let Some(account) = stores.service_accounts.get_service_account(ctx.tenant(), id).await? {
+        return Ok(account);
+    }
+    if stores.access.has_access(ctx.tenant(), MemberKind::ServiceAccount, id).await? {
+        return Err(Problem::conflict("manage this service account's credentials in its home tenant"));
+    }
+    Err(Problem::not_found())
+}
+
 /// The service account of this tenant for which the actor may issue a credential (an API
 /// token, a client, a workload identity). A credential lets its holder act as the account, so
 /// the actor must hold everything the account holds, where it holds it (no escalation): a
 /// Tenant Admin may issue for any account of the tenant, a user with USER:CREATE only for
 /// accounts whose bindings their own cover.
 pub(super) async fn credential_target(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ServiceAccount> {
-    let stores = &s.provider.stores;
-    let Some(account) = stores.service_accounts.get_service_account(ctx.tenant(), id).await? else {
-        if stores.access.has_access(ctx.tenant(), MemberKind::ServiceAccount, id).await? {
-            return Err(Problem::conflict("manage this service account's credentials in its home tenant"));
-        }
-        return Err(Problem::not_found());
-    };
+    let account = home_account(s, ctx, id).await?;
     let (held, _) = s
         .provider
         .access_of(ctx.tenant(), MemberKind::ServiceAccount, id)

@@ -79,7 +79,7 @@ struct NewTrust {
 }
 
 fn check_text(field: &str, v: &str, max: usize) -> ApiResult<()> {
-    if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(Problem::invalid(field, format!("use 1 to {max} printable characters")));
     }
     Ok(())
@@ -99,6 +99,9 @@ async fn create(
     check_text("issuer", &body.issuer, 500)?;
     if url::Url::parse(&body.issuer).is_err() {
         return Err(Problem::invalid("issuer", "must be an absolute URL, exactly as the iss of its tokens"));
+    }
+    if let Some(u) = &body.jwks_uri {
+        check_text("jwks_uri", u, 500)?;
     }
     match &body.jwks_uri {
         Some(u) if !fetchable(u) => {
