@@ -9,6 +9,7 @@ mod form;
 mod health;
 mod logout;
 mod pages;
+pub mod scim;
 mod token;
 mod userinfo;
 mod wellknown;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(authorize::router())
         .merge(logout::router())
         .nest("/api/v1", admin::router())
+        .nest("/scim/v2", scim::router())
         .merge(health::router())
         .fallback(|| async {
             pages::error_page(axum::http::StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")

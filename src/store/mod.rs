@@ -379,6 +379,53 @@ pub trait AuditStore: Send + Sync {
     async fn verify_audit(&self) -> StoreResult<Result<u64, AuditBroken>>;
 }
 
+/// SCIM provisioning records (see [`ScimRecord`]). A user's record hangs on its access to the
+/// tenant and a group's on the group: they go with them. Pagination is by offset, as SCIM's
+/// `startIndex` and `count` ask, over rows ordered by id.
+#[async_trait]
+pub trait ScimStore: Send + Sync {
+    /// Creates the user homed in its tenant, its access there and its SCIM record, in one
+    /// transaction. `Conflict` if the id, username, email or external id is taken.
+    async fn create_scim_user(&self, user: &User, record: &ScimRecord) -> StoreResult<()>;
+    /// The users with access to the tenant matching the filter, by id, skipping `offset`, at
+    /// most `limit`, with their records; and how many match in all.
+    async fn scim_users(
+        &self,
+        tenant_id: &str,
+        filter: &ScimUserFilter,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<(Vec<(User, Option<ScimRecord>)>, u64)>;
+    /// Creates or replaces the user's record in the tenant (keeping its `created_at` when it
+    /// existed). `NotFound` if the user has no access to the tenant, `Conflict` if the external
+    /// id is taken there.
+    async fn put_scim_user_record(&self, tenant_id: &str, user_id: &str, record: &ScimRecord) -> StoreResult<()>;
+    /// Replaces the user's username, email and name; a changed email is no longer verified.
+    /// `NotFound` if there is no such user, `Conflict` if the username or email is taken.
+    async fn update_user_identity(
+        &self,
+        user_id: &str,
+        username: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Creates the group and its SCIM record in one transaction. `NotFound` if the tenant does
+    /// not exist, `Conflict` if the id, name or external id is taken in it.
+    async fn create_scim_group(&self, group: &Group, record: &ScimRecord) -> StoreResult<()>;
+    /// The tenant's groups matching the filter, by id, skipping `offset`, at most `limit`, with
+    /// their records; and how many match in all.
+    async fn scim_groups(
+        &self,
+        tenant_id: &str,
+        filter: &ScimGroupFilter,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<(Vec<(Group, Option<ScimRecord>)>, u64)>;
+    /// Creates or replaces the group's record. `NotFound` if the tenant has no such group,
+    /// `Conflict` if the external id is taken there.
+    async fn put_scim_group_record(&self, tenant_id: &str, group_id: &str, record: &ScimRecord) -> StoreResult<()>;
+}
+
 /// Health of the durable store, for readiness.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -402,6 +449,7 @@ pub struct Stores {
     pub epochs: Arc<dyn EpochStore>,
     pub audit: Arc<dyn AuditStore>,
     pub health: Arc<dyn StoreHealth>,
+    pub scim: Arc<dyn ScimStore>,
     /// Which backend this is ("sqlite" or "postgres"), for logs and readiness output.
     pub backend: &'static str,
 }

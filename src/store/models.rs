@@ -470,3 +470,44 @@ pub struct WorkloadTrust {
     pub created_at: i64,
     pub created_by: Option<String>,
 }
+
+/// What SCIM records about a user or a group in one tenant, beyond the access model: the
+/// provisioning client's `externalId` (unique per tenant and resource type), the parts of a
+/// user's name and its email's type, and when the resource was created and last changed
+/// through SCIM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimRecord {
+    pub external_id: Option<String>,
+    /// Users only.
+    pub given_name: Option<String>,
+    /// Users only.
+    pub family_name: Option<String>,
+    /// Users only: `work`, `home`, ...
+    pub email_type: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which users of a tenant a SCIM list returns (one `eq` comparison, or everyone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimUserFilter {
+    All,
+    Id(String),
+    /// Ignoring case (ASCII case only on SQLite).
+    UserName(String),
+    /// Exact.
+    ExternalId(String),
+    /// Ignoring case (ASCII case only on SQLite).
+    Email(String),
+}
+
+/// Which groups of a tenant a SCIM list returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimGroupFilter {
+    All,
+    Id(String),
+    /// Ignoring case (ASCII case only on SQLite).
+    DisplayName(String),
+    /// Exact.
+    ExternalId(String),
+}

@@ -18,6 +18,7 @@ mod audit;
 mod migrations;
 mod principals;
 mod rbac;
+mod scim;
 mod tenants;
 mod tokens;
 
@@ -154,7 +155,8 @@ where
         + InstanceAdminStore
         + EpochStore
         + AuditStore
-        + StoreHealth,
+        + StoreHealth
+        + super::ScimStore,
 {
     let store = Arc::new(store);
     Stores {
@@ -171,7 +173,8 @@ where
         instance_admins: store.clone(),
         epochs: store.clone(),
         audit: store.clone(),
-        health: store,
+        health: store.clone(),
+        scim: store,
         backend,
     }
 }
