@@ -203,6 +203,7 @@ async fn down_scoping_narrows_and_never_widens(b: Backend) {
     // Exchanging the narrowed access token again cannot widen it, with or without a scope.
     let (s, v) = exchange(&app, &[("subject_token", &narrow), ("subject_token_type", ACCESS_TOKEN)]).await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["scope"], "FLOW:READ:prod.etl EXECUTION:CREATE", "a narrowed token stays marked as narrowed");
     let again = ver.verify(v["access_token"].as_str().unwrap()).unwrap();
     assert!(again.allows(VPerm::Flow, VAction::Read, "prod.etl"));
     assert!(!again.allows(VPerm::Flow, VAction::Update, "prod.etl"));
@@ -213,6 +214,13 @@ async fn down_scoping_narrows_and_never_widens(b: Backend) {
     )
     .await;
     assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_scope");
+
+    // A service that received the token cannot redirect it to another audience on its own.
+    let admin_aud = format!("{ISSUER}/api");
+    let (s, v) =
+        exchange(&app, &[("subject_token", &narrow), ("subject_token_type", ACCESS_TOKEN), ("audience", &admin_aud)])
+            .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_target");
 
     // A narrowed token at the admin API acts only within its claims.
     let (s, v) = api(
@@ -227,7 +235,6 @@ async fn down_scoping_narrows_and_never_widens(b: Backend) {
     let binding = json!({ "role_id": "ur", "principal_kind": "service_account", "principal_id": "ci" });
     let (s, _) = api(&app, &as_user("ann"), Method::POST, "/acme/bindings", Some(binding)).await;
     assert_eq!(s, StatusCode::CREATED);
-    let admin_aud = format!("{ISSUER}/api");
     let (s, v) = api(
         &app,
         &as_user("ann"),
@@ -240,9 +247,15 @@ async fn down_scoping_narrows_and_never_widens(b: Backend) {
     let (_, full) = exchange_api_token(&app, &token, &[("audience", &admin_aud)]).await;
     let (_, narrowed) = exchange_api_token(&app, &token, &[("audience", &admin_aud), ("scope", "FLOW:READ")]).await;
     let full = format!("Bearer {}", full["access_token"].as_str().unwrap());
-    let narrowed = format!("Bearer {}", narrowed["access_token"].as_str().unwrap());
+    let narrowed_token = narrowed["access_token"].as_str().unwrap().to_string();
+    let narrowed = format!("Bearer {narrowed_token}");
     assert_eq!(api(&app, &full, Method::GET, "/acme/users", None).await.0, StatusCode::OK);
     assert_eq!(api(&app, &narrowed, Method::GET, "/acme/users", None).await.0, StatusCode::FORBIDDEN);
+    // Exchanged again with no scope, it stays narrowed at the admin API too.
+    let (s, v) = exchange(&app, &[("subject_token", &narrowed_token), ("subject_token_type", ACCESS_TOKEN)]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let again = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    assert_eq!(api(&app, &again, Method::GET, "/acme/users", None).await.0, StatusCode::FORBIDDEN);
 }
 
 async fn revocation_expiry_and_rotation(b: Backend) {
@@ -428,6 +441,48 @@ async fn bad_exchange_requests_get_the_rfc_errors(b: Backend) {
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(res).await["error"], "invalid_request");
+    // A public client cannot exchange (it proves nothing).
+    app.client("acme-spa", true, |c| {
+        c.tenant_id = "acme".into();
+        c.grant_types.push(EXCHANGE.into());
+    })
+    .await;
+    let (s, v) =
+        exchange(&app, &[("client_id", "acme-spa"), ("subject_token", &token), ("subject_token_type", API_TOKEN)])
+            .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "unauthorized_client");
+    // A confidential client of the tenant may exchange, for an audience both it and the
+    // account allow.
+    app.client("acme-svc", false, |c| {
+        c.tenant_id = "acme".into();
+        c.grant_types.push(EXCHANGE.into());
+        c.default_audience = Some(KESTRA.into());
+    })
+    .await;
+    let res = app
+        .post_form(
+            "/token",
+            &[("grant_type", EXCHANGE), ("subject_token", &token), ("subject_token_type", API_TOKEN)],
+            Some(("acme-svc", "s3cret-acme-svc")),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, claims) = jwt_parts(body_json(res).await["access_token"].as_str().unwrap());
+    assert_eq!((claims["aud"].as_str(), claims["client_id"].as_str()), (Some(KESTRA), Some("acme-svc")));
+    let res = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &token),
+                ("subject_token_type", API_TOKEN),
+                ("audience", "https://other-api.test"),
+            ],
+            Some(("acme-svc", "s3cret-acme-svc")),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the client allows it but the account does not");
+    assert_eq!(body_json(res).await["error"], "invalid_target");
     // The grant is advertised.
     let meta = body_json(app.get("/.well-known/openid-configuration").await).await;
     assert!(meta["grant_types_supported"].as_array().unwrap().iter().any(|g| g == EXCHANGE));
@@ -517,6 +572,15 @@ async fn service_account_clients_with_a_secret_and_private_key_jwt(b: Backend) {
     assert!(at.allows(VPerm::Flow, VAction::Read, "prod") && !at.allows(VPerm::Flow, VAction::Update, "prod"));
     let (s, v) = client_credentials(&app, &[("scope", "FLOW:DELETE")], Some((&id, &secret))).await;
     assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_scope");
+    // `audience` as Auth0-style clients send it: allowed ones only.
+    let (s, v) = client_credentials(&app, &[("audience", KESTRA)], Some((&id, &secret))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = client_credentials(&app, &[("audience", "https://nope.test")], Some((&id, &secret))).await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_target");
+    // A client's audiences stay within the account's.
+    let body = json!({ "audiences": ["https://nope.test"] });
+    let (s, _) = api(&app, &ann, Method::POST, "/acme/service-accounts/ci/clients", Some(body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, _) = client_credentials(&app, &[], Some((&id, "wrong"))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
@@ -718,6 +782,21 @@ async fn workload_identity_with_an_external_issuer(b: Backend) {
     let (s, v) =
         exchange(&app, &[("subject_token", &good), ("subject_token_type", JWT), ("audience", "https://x.test")]).await;
     assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_target");
+    // Another tenant cannot trust the same issuer for the same audience (which would make
+    // acme's jobs ambiguous); an audience of its own is fine.
+    let bob = as_user("bob");
+    let (s, _) =
+        api(&app, &bob, Method::POST, "/globex/service-accounts", Some(json!({ "id": "gci", "name": "G" }))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mut copy = trust(json!({ "repository": "acme/app", "ref": "refs/heads/main" }));
+    copy["service_account_id"] = "gci".into();
+    let (s, v) = api(&app, &bob, Method::POST, "/globex/workload-identities", Some(copy.clone())).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    copy["audience"] = format!("{ISSUER}/t/globex").into();
+    let (s, v) = api(&app, &bob, Method::POST, "/globex/workload-identities", Some(copy)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = run(ext.token(json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "acme's jobs still work: {v}");
     // Deleting the trust ends it.
     let (s, _) = api(&app, &ann, Method::DELETE, "/acme/workload-identities/gha", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -893,6 +972,10 @@ async fn introspection_answers_the_bindings_a_token_only_references(b: Backend) 
         narrow["rb"]["n"].as_object().unwrap().values().next().unwrap(),
         &json!(["division-0.team-007.pipelines"])
     );
+    // A public client of the tenant learns nothing of tokens not issued to it.
+    app.client("acme-pub", true, |c| c.tenant_id = "acme".into()).await;
+    let res = app.post_form("/introspect", &[("token", &full), ("client_id", "acme-pub")], None).await;
+    assert_eq!(body_json(res).await, json!({ "active": false }));
     // A client of another tenant learns nothing.
     app.client("globex-rs", false, |c| c.tenant_id = "globex".into()).await;
     assert_eq!(app.introspect("globex-rs", &full).await, json!({ "active": false }));

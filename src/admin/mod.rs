@@ -7,6 +7,7 @@
 //! Only an Instance Admin creates tenants or makes Instance Admins.
 
 pub mod audit;
+pub mod bearer;
 
 use crate::rbac::{EffectiveAccess, Grant, Namespace, PermSet, Scope};
 use crate::store::{MemberKind, PrincipalKind, StoreError, Stores, TENANT_ADMIN_ROLE_ID};

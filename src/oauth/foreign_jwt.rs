@@ -51,7 +51,8 @@ fn pinned(jwk: &Jwk) -> Option<Algorithm> {
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
             (Algorithm::EdDSA, &[Algorithm::EdDSA])
         }
-        AlgorithmParameters::RSA(_) => (
+        // RFC 7518 section 3.3: RSA keys of 2048 bits or more.
+        AlgorithmParameters::RSA(rsa) if rsa_bits(&rsa.n) >= 2048 => (
             Algorithm::RS256,
             &[
                 Algorithm::RS256,
@@ -78,6 +79,14 @@ fn pinned(jwk: &Jwk) -> Option<Algorithm> {
         Some(_) => return None,
     };
     allowed.contains(&declared).then_some(declared)
+}
+
+/// The size in bits of an RSA modulus given in base64url (leading zero bytes not counted).
+fn rsa_bits(n: &str) -> usize {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n).unwrap_or_default();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    (bytes.len() - skip) * 8
 }
 
 impl ForeignKeys {
@@ -107,7 +116,7 @@ impl ForeignKeys {
         for jwk in &set.keys {
             if pinned(jwk).is_none() || DecodingKey::from_jwk(jwk).is_err() {
                 return Err(
-                    "each key must be a public EC P-256/P-384, Ed25519 or RSA key whose alg (if any) fits its type"
+                    "each key must be a public EC P-256/P-384, Ed25519 or RSA (2048 bits or more) key whose alg (if any) fits its type"
                         .into(),
                 );
             }
@@ -197,13 +206,13 @@ impl Claims {
     /// Returns `exp`.
     pub fn check_times(&self, now: i64) -> Result<i64, JwtError> {
         let exp = self.int("exp")?.ok_or_else(|| JwtError::Claims("the token has no exp claim".into()))?;
-        if exp + LEEWAY_SECS <= now {
+        if exp.saturating_add(LEEWAY_SECS) <= now {
             return Err(JwtError::Claims("the token has expired".into()));
         }
-        if self.int("nbf")?.is_some_and(|nbf| nbf - LEEWAY_SECS > now) {
+        if self.int("nbf")?.is_some_and(|nbf| nbf.saturating_sub(LEEWAY_SECS) > now) {
             return Err(JwtError::Claims("the token is not valid yet (nbf)".into()));
         }
-        if self.int("iat")?.is_some_and(|iat| iat - LEEWAY_SECS > now) {
+        if self.int("iat")?.is_some_and(|iat| iat.saturating_sub(LEEWAY_SECS) > now) {
             return Err(JwtError::Claims("the token was issued in the future (iat)".into()));
         }
         Ok(exp)
@@ -246,6 +255,17 @@ mod tests {
         assert_eq!(keys.keys.len(), 1);
         assert!(keys.has_kid(Some("ok")));
         assert!(!keys.has_kid(Some("h")));
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_left_out() {
+        let n = |bytes: usize| crate::crypto::b64url(&vec![0xc3; bytes]);
+        let keys = ForeignKeys::from_set(&set(serde_json::json!({"keys": [
+            {"kty": "RSA", "n": n(128), "e": "AQAB", "kid": "small"},
+            {"kty": "RSA", "n": n(256), "e": "AQAB", "kid": "ok"}
+        ]})));
+        assert!(!keys.has_kid(Some("small")));
+        assert!(keys.has_kid(Some("ok")));
     }
 
     #[test]

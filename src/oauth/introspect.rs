@@ -20,7 +20,9 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
     let token = req.token.as_deref().ok_or_else(|| super::OAuthError::invalid_request("token is missing"))?;
     let inactive = json!({ "active": false });
     if let Ok(claims) = p.keys.current().verify::<AccessClaims>(token, Typ::AccessToken, &p.settings.issuer) {
-        if claims.tnt != client.tenant_id || tokens::is_access_token_revoked(p, &claims).await? {
+        // A public client has no secret: it may only learn about tokens issued to itself.
+        let foreign = client.is_public() && claims.client_id != client.client_id;
+        if claims.tnt != client.tenant_id || foreign || tokens::is_access_token_revoked(p, &claims).await? {
             return Ok(inactive);
         }
         let mut v = json!({

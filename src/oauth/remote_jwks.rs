@@ -19,6 +19,8 @@ const MAX_MAX_AGE: Duration = Duration::from_secs(3600);
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY_BYTES: usize = 512 * 1024;
+/// How long keys are used past their freshness while the issuer cannot be reached.
+const MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 
 /// Why the keys could not be had. Logged; the client sees a generic 503.
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +45,27 @@ pub struct RemoteJwks {
     discovered: RwLock<HashMap<String, (String, Instant)>>,
 }
 
-/// Whether a URL may be fetched: https, or http on a loopback address (tests, sidecars).
+/// Whether a URL may be fetched: https to a name or a public address, or http on a loopback
+/// address (tests, sidecars). Private, link-local, shared and unspecified address literals
+/// are refused (cloud metadata services live there).
 pub fn fetchable(url: &str) -> bool {
     let Ok(u) = url::Url::parse(url) else { return false };
     match u.scheme() {
-        "https" => u.host().is_some(),
+        "https" => match u.host() {
+            Some(url::Host::Ipv4(ip)) => {
+                !(ip.is_private()
+                    || ip.is_link_local()
+                    || ip.is_unspecified()
+                    || ip.is_broadcast()
+                    || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+            }
+            Some(url::Host::Ipv6(ip)) => {
+                let seg = ip.segments()[0];
+                !(ip.is_unspecified() || (seg & 0xfe00) == 0xfc00 || (seg & 0xffc0) == 0xfe80)
+            }
+            Some(url::Host::Domain(_)) => true,
+            None => false,
+        },
         "http" => match u.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -101,11 +119,11 @@ impl RemoteJwks {
             }
             // A failed refresh keeps the keys we had: the issuer may be down for a moment.
             Err(e) => match cached {
-                Some((keys, _, _)) => {
+                Some((keys, fetched_at, max_age)) if fetched_at.elapsed() < max_age + MAX_STALE => {
                     tracing::warn!(error = %e, "refreshing an external JWKS failed; using the cached keys");
                     Ok(keys)
                 }
-                None => Err(e),
+                _ => Err(e),
             },
         }
     }
@@ -194,6 +212,10 @@ mod tests {
         assert!(fetchable("http://[::1]:8080/jwks"));
         assert!(fetchable("http://localhost/jwks"));
         assert!(!fetchable("http://10.0.0.1/jwks"));
+        assert!(!fetchable("https://169.254.169.254/latest/meta-data"));
+        assert!(!fetchable("https://10.1.2.3/jwks"));
+        assert!(!fetchable("https://[fd00::1]/jwks"));
+        assert!(fetchable("https://203.0.113.9/jwks"));
         assert!(!fetchable("http://example.com/jwks"));
         assert!(!fetchable("file:///etc/passwd"));
         assert!(!fetchable("not a url"));

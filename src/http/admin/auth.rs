@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::problem::Problem;
 use crate::admin::Actor;
-use crate::http::AppState;
+use crate::http::{AppState, RequestMeta};
 use crate::keys::Typ;
 use crate::oauth::api_token;
 use crate::oauth::client_auth::ClientCredentials;
@@ -28,31 +28,75 @@ pub const ADMIN_AUDIENCE_PATH: &str = "/api";
 #[derive(Debug, Clone, Copy)]
 pub struct Operator;
 
-/// The authenticated caller and the request id, extracted from the request.
+/// The authenticated caller, extracted from the request.
 pub struct Caller {
     pub actor: Actor,
-    pub request_id: Option<String>,
+    /// The request's id and client address, for the audit log (the field keeps the name the
+    /// handlers pass on to [`super::Ctx::new`] and [`super::audit`]).
+    pub request_id: RequestMeta,
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
+    /// Authenticates the caller; a refusal (401) is recorded in the audit log as
+    /// `admin.auth_failure`, in the instance scope (the tenant in the path is the caller's
+    /// claim), with the scheme, the path and the reason, never the credential.
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Problem> {
-        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request = RequestMeta::from_parts(&parts.headers, &parts.extensions);
         if parts.extensions.get::<Operator>().is_some() {
-            return Ok(Caller { actor: Actor::operator(), request_id });
+            return Ok(Caller { actor: Actor::operator(), request_id: request });
         }
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(Problem::unauthorized("authenticate with a Bearer access token or Basic credentials"));
-        };
-        let value = value.to_str().map_err(|_| Problem::unauthorized("malformed Authorization header"))?;
-        let actor = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => bearer(s, token.trim()).await?,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => basic(s, value).await?,
-            _ => return Err(Problem::unauthorized("use the Bearer or Basic authorization scheme")),
-        };
-        Ok(Caller { actor, request_id })
+        match authenticate(parts, s).await {
+            Ok(actor) => Ok(Caller { actor, request_id: request }),
+            Err(problem) => {
+                if problem.status == axum::http::StatusCode::UNAUTHORIZED {
+                    audit_failure(s, parts, &request, &problem).await;
+                }
+                Err(problem)
+            }
+        }
     }
+}
+
+async fn authenticate(parts: &Parts, s: &AppState) -> Result<Actor, Problem> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(Problem::unauthorized("authenticate with a Bearer access token or Basic credentials"));
+    };
+    let value = value.to_str().map_err(|_| Problem::unauthorized("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => bearer(s, token.trim()).await,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => basic(s, value).await,
+        _ => Err(Problem::unauthorized("use the Bearer or Basic authorization scheme")),
+    }
+}
+
+async fn audit_failure(s: &AppState, parts: &Parts, request: &RequestMeta, problem: &Problem) {
+    let value = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or_default());
+    let scheme = match value.and_then(|v| v.split_once(' ')).map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest)) {
+        None if value.is_none() => "none",
+        Some((scheme, token)) if scheme == "bearer" && api_token::looks_like(token.trim()) => "api_token",
+        Some((scheme, _)) if scheme == "bearer" => "bearer",
+        Some((scheme, _)) if scheme == "basic" => "basic",
+        _ => "other",
+    };
+    // The username of Basic credentials, as a failed sign-in records it; never the password.
+    let username = if scheme == "basic" {
+        value.and_then(|v| ClientCredentials::parse_basic(v).ok().flatten()).map(|(u, _)| u.chars().take(200).collect())
+    } else {
+        None
+    };
+    let path: String = parts.uri.path().chars().take(200).collect();
+    let summary = serde_json::json!({
+        "scheme": scheme,
+        "username": username,
+        "method": parts.method.as_str(),
+        "path": path,
+        "reason": problem.detail,
+    });
+    let target = format!("endpoint:{path}");
+    s.record_audit(request, crate::store::INSTANCE_SCOPE, "anonymous".into(), "admin.auth_failure", target, summary)
+        .await;
 }
 
 async fn bearer(s: &AppState, token: &str) -> Result<Actor, Problem> {

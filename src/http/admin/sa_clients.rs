@@ -107,12 +107,20 @@ async fn create(
     }
     let account = credential_target(&s, &ctx, &id).await?;
     let name = body.name.clone().unwrap_or_else(|| format!("{} client", account.name));
+    // The client acts as the account: its audiences are within the account's.
+    let of_account = if account.audiences.is_empty() {
+        vec![s.provider.settings.url(ADMIN_AUDIENCE_PATH)]
+    } else {
+        account.audiences.clone()
+    };
     let audiences = match &body.audiences {
         Some(list) if !list.is_empty() => list.clone(),
-        _ if !account.audiences.is_empty() => account.audiences.clone(),
-        _ => vec![s.provider.settings.url(ADMIN_AUDIENCE_PATH)],
+        _ => of_account.clone(),
     };
     check_audiences(&audiences)?;
+    if let Some(a) = audiences.iter().find(|a| !of_account.contains(a)) {
+        return Err(Problem::invalid("audiences", format!("{a} is not one of the service account's audiences")));
+    }
     let secret = (method != ClientAuthMethod::PrivateKeyJwt).then(|| random_token(32));
     let client = Client {
         tenant_id: ctx.tenant().to_string(),

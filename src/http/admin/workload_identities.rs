@@ -134,6 +134,16 @@ async fn create(
     }
     check_id("service_account_id", &body.service_account_id)?;
     credential_target(&s, &ctx, &body.service_account_id).await?;
+    // A workload token must lead to one tenant: an issuer's tokens for an audience are trusted
+    // by one tenant only, so another tenant cannot make them ambiguous.
+    let others = s.provider.stores.credentials.workload_trusts_of_issuer(&body.issuer).await?;
+    if others.iter().any(|t| t.audience == body.audience && t.tenant_id != ctx.tenant()) {
+        return Err(Problem::conflict(format!(
+            "this issuer's tokens for this audience are trusted elsewhere: use an audience of your own, such as {}/t/{}",
+            s.provider.settings.issuer,
+            ctx.tenant()
+        )));
+    }
     let t = WorkloadTrust {
         tenant_id: ctx.tenant().to_string(),
         id,

@@ -11,8 +11,6 @@ mod groups;
 mod patch;
 mod users;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -23,10 +21,6 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::admin::{AccessError, Actor};
-use crate::http::admin::ADMIN_AUDIENCE_PATH;
-use crate::keys::Typ;
-use crate::oauth::api_token;
-use crate::oauth::tokens::{self, AccessClaims};
 use crate::rbac::{Action, EffectiveAccess, Permission};
 pub use error::{ScimError, ScimResult};
 
@@ -86,60 +80,20 @@ impl FromRequestParts<AppState> for ScimCaller {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Err(ScimError::unauthorized("use the Bearer authorization scheme")),
         };
-        let (actor, tenant) = if api_token::looks_like(token) {
-            api_token_caller(s, token).await?
-        } else {
-            access_token_caller(s, token).await?
-        };
+        use crate::admin::bearer::{self, BearerError};
+        let caller = bearer::authenticate(&s.provider, token).await.map_err(|e| match e {
+            BearerError::Unauthorized(why) => ScimError::unauthorized(why),
+            BearerError::Forbidden(why) => ScimError::forbidden(why),
+            BearerError::Store(e) => e.into(),
+            BearerError::Unavailable(why) => ScimError::unavailable(why),
+        })?;
+        // SCIM clients are provisioning systems: service accounts, never people.
+        if caller.actor.kind != crate::store::MemberKind::ServiceAccount {
+            return Err(ScimError::forbidden("SCIM is for service accounts: use a service account's token"));
+        }
+        let (actor, tenant) = (caller.actor, caller.tenant);
         Ok(ScimCaller { actor, tenant, request_id })
     }
-}
-
-/// A service account's API token (`tsa_...`): unexpired, unrevoked, of an existing account.
-async fn api_token_caller(s: &AppState, token: &str) -> ScimResult<(Actor, String)> {
-    let p = &s.provider;
-    let invalid = || ScimError::unauthorized("the API token is invalid, expired or revoked");
-    if !api_token::is_well_formed(token) {
-        return Err(ScimError::unauthorized("the API token is malformed (prefix or checksum)"));
-    }
-    let now = crate::crypto::now();
-    let found = p.stores.credentials.find_api_token(&crate::crypto::hash_secret(token)).await?;
-    let t = found.filter(|t| t.is_usable(now)).ok_or_else(invalid)?;
-    let account = p.stores.service_accounts.get_service_account(&t.tenant_id, &t.service_account_id).await?;
-    let account = account.ok_or_else(invalid)?;
-    if t.last_used_at.is_none_or(|at| now - at >= 60) {
-        let _ = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await;
-    }
-    Ok((Actor::service_account(account.id, account.name), t.tenant_id))
-}
-
-/// A Tessera access token of a service account, for the admin API's audience, not revoked.
-/// Permission scopes, if any, narrow what it may do, as at the admin API.
-async fn access_token_caller(s: &AppState, token: &str) -> ScimResult<(Actor, String)> {
-    let p = &s.provider;
-    let invalid = || ScimError::unauthorized("the access token is invalid or expired");
-    let claims: AccessClaims =
-        p.keys.current().verify(token, Typ::AccessToken, &p.settings.issuer).map_err(|_| invalid())?;
-    if claims.aud != p.settings.url(ADMIN_AUDIENCE_PATH) {
-        return Err(ScimError::unauthorized(format!(
-            "the access token is not for this API: request it with resource={}",
-            p.settings.url(ADMIN_AUDIENCE_PATH)
-        )));
-    }
-    if tokens::is_access_token_revoked(p, &claims).await.map_err(ScimError::unavailable)? {
-        return Err(invalid());
-    }
-    if claims.pk != "sa" {
-        return Err(ScimError::forbidden("SCIM is for service accounts: use a service account's token"));
-    }
-    let account = p.stores.service_accounts.get_service_account(&claims.tnt, &claims.sub).await?;
-    let account = account.ok_or_else(|| ScimError::forbidden("the token's service account no longer exists"))?;
-    let mut actor = Actor::service_account(account.id, account.name);
-    if claims.scopes().any(crate::oauth::downscope::is_permission_scope) {
-        let grants = claims.rb.as_ref().and_then(|rb| rb.decode()).unwrap_or_default();
-        actor.limit = Some(Arc::new(EffectiveAccess::new(claims.tnt.clone(), false, false, grants)));
-    }
-    Ok((actor, claims.tnt))
 }
 
 /// A SCIM request in a tenant: the caller and its effective access there.

@@ -26,7 +26,21 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &TokenRequest, now
         }
         api_scopes
     };
-    let audience = resolve_audience(client, &req.resource)?;
+    // RFC 8707 `resource`, or `audience` as Auth0 and others send it (a logical name allowed).
+    let audience = match req.audience.as_slice() {
+        [] => resolve_audience(client, &req.resource)?,
+        [one] if req.resource.is_empty() || req.resource == [one.clone()] => {
+            if client.allowed_audiences.contains(one) || client.default_audience.as_ref() == Some(one) {
+                one.clone()
+            } else {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "this client may not request tokens for that audience",
+                ));
+            }
+        }
+        _ => return Err(OAuthError::new(ErrorCode::InvalidTarget, "ask for one audience per token")),
+    };
     let Some(account) = client.service_account_id.as_deref() else {
         let subject = Subject::for_client(p, client, Who::Client, &scopes, &audience);
         let (access_token, _) = tokens::access_token(p, &subject, now)?;

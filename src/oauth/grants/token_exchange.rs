@@ -25,7 +25,7 @@ use crate::crypto::hash_secret;
 use crate::keys::Typ;
 use crate::oauth::foreign_jwt::{self, JwtError};
 use crate::oauth::tokens::{self, AccessClaims, Authz, Subject, Who};
-use crate::oauth::{ErrorCode, OAuthError, OAuthResult, Provider, api_token, downscope, parse_scope, resolve_audience};
+use crate::oauth::{ErrorCode, OAuthError, OAuthResult, Provider, api_token, downscope, parse_scope};
 use crate::rbac::{Action, EffectiveAccess, Permission};
 use crate::store::{Client, MemberKind, WorkloadTrust};
 
@@ -51,6 +51,14 @@ struct Principal {
     not_after: Option<i64>,
     /// The `act` of the presented token, kept in the new token's `act` chain.
     act: Option<Value>,
+    /// The permission scopes of a narrowed access token: the new token keeps them unless it
+    /// asks for narrower ones, so it stays narrowed wherever it is used.
+    scopes: Vec<String>,
+    /// The audience of a presented access token: it may only be redirected elsewhere by an
+    /// authenticated client it was issued for (no confused deputy).
+    audience: Option<String>,
+    /// The grant of a presented access token, so revoking the grant revokes the new token.
+    grant_id: Option<String>,
 }
 
 fn invalid_subject(why: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
@@ -80,6 +88,12 @@ pub(super) async fn exchange(
         _ => {}
     }
 
+    if client.is_some_and(Client::is_public) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "public clients cannot use token exchange: send no client credentials, or a confidential client's",
+        ));
+    }
     let subject = resolve(p, subject_token.expose(), subject_type, now, "subject_token").await?;
     if let Some(c) = client
         && c.tenant_id != subject.tenant_id
@@ -106,7 +120,9 @@ pub(super) async fn exchange(
 
     // Bindings: what the principal holds now, within what the presented token allowed, within
     // the permission scopes asked for.
-    let scopes = parse_scope(req.scope.as_deref())?;
+    let asked = parse_scope(req.scope.as_deref())?;
+    // No scope asked: a narrowed subject token's own permission scopes.
+    let scopes = if asked.is_empty() { subject.scopes.clone() } else { asked };
     if let Some(s) = scopes.iter().find(|s| !downscope::is_permission_scope(s)) {
         return Err(OAuthError::invalid_scope(format!(
             "scope '{s}': token exchange takes permission scopes (PERMISSION:ACTION[:NAMESPACE])"
@@ -142,7 +158,7 @@ pub(super) async fn exchange(
         scopes: &scopes,
         audience: &audience,
         auth_time: None,
-        grant_id: None,
+        grant_id: subject.grant_id.as_deref(),
         authz: Some(&authz),
         act: act.as_ref(),
         not_after: subject.not_after,
@@ -188,6 +204,9 @@ async fn from_api_token(p: &Provider, token: &str, now: i64, param: &str) -> OAu
         client_id: None,
         not_after: None,
         act: None,
+        scopes: Vec::new(),
+        audience: None,
+        grant_id: None,
     })
 }
 
@@ -215,6 +234,7 @@ async fn from_access_token(p: &Provider, token: &str, param: &str) -> OAuthResul
         }
         (None, None) => Some(EffectiveAccess::new(claims.tnt.clone(), false, false, [])),
     };
+    let scopes = claims.scopes().filter(|s| downscope::is_permission_scope(s)).map(str::to_string).collect();
     Ok(Principal {
         tenant_id: claims.tnt,
         kind,
@@ -223,6 +243,9 @@ async fn from_access_token(p: &Provider, token: &str, param: &str) -> OAuthResul
         client_id: Some(claims.client_id),
         not_after: Some(claims.exp),
         act: claims.act,
+        scopes,
+        audience: Some(claims.aud),
+        grant_id: claims.gid,
     })
 }
 
@@ -238,20 +261,22 @@ async fn from_workload(p: &Provider, token: &str, now: i64, param: &str) -> OAut
     let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
     let mut matching: Vec<&WorkloadTrust> = Vec::new();
     let mut last_error = JwtError::UnknownKey;
+    let mut unreachable_keys = false;
     // Trusts of one issuer normally share its keys; a trust may name its own jwks_uri.
     let mut verified: Vec<(Option<String>, foreign_jwt::Claims)> = Vec::new();
     for trust in &trusts {
         let claims = match verified.iter().find(|(uri, _)| *uri == trust.jwks_uri) {
             Some((_, c)) => c.clone(),
             None => {
-                let keys =
-                    p.remote_jwks.keys(&issuer, trust.jwks_uri.as_deref(), kid.as_deref()).await.map_err(|e| {
+                let keys = match p.remote_jwks.keys(&issuer, trust.jwks_uri.as_deref(), kid.as_deref()).await {
+                    Ok(keys) => keys,
+                    // One trust's unreachable keys must not stop the others.
+                    Err(e) => {
                         tracing::warn!(error = %e, issuer = %issuer, "fetching a trusted issuer's keys failed");
-                        OAuthError::new(
-                            ErrorCode::TemporarilyUnavailable,
-                            "the issuer's keys could not be fetched; try again",
-                        )
-                    })?;
+                        unreachable_keys = true;
+                        continue;
+                    }
+                };
                 match keys.verify_signature(token) {
                     Ok(c) => {
                         verified.push((trust.jwks_uri.clone(), c.clone()));
@@ -273,6 +298,12 @@ async fn from_workload(p: &Provider, token: &str, now: i64, param: &str) -> OAut
         }
     }
     if verified.is_empty() {
+        if unreachable_keys {
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the issuer's keys could not be fetched; try again",
+            ));
+        }
         return Err(invalid_subject(format!("{param}: {last_error}")));
     }
     let accounts: std::collections::BTreeSet<(&str, &str)> =
@@ -291,6 +322,9 @@ async fn from_workload(p: &Provider, token: &str, now: i64, param: &str) -> OAut
                 client_id: None,
                 not_after: None,
                 act: None,
+                scopes: Vec::new(),
+                audience: None,
+                grant_id: None,
             })
         }
         _ => Err(invalid_subject(format!(
@@ -325,7 +359,12 @@ pub fn glob(pattern: &str, value: &str) -> bool {
 }
 
 /// The audience of the new token: the one `audience` or `resource` asked for (at most one in
-/// all), which the principal must be allowed; else its default.
+/// all), else the default. It must be allowed to the principal (a service account's audiences,
+/// else Tessera's admin API; for a user, the audiences of the client the token was issued to)
+/// and, when a client authenticates, to that client too. A presented access token keeps its
+/// audience unless a confidential client it was issued for (its `aud` is the client's id or
+/// one of the client's audiences) redirects it: a service that received a token cannot turn
+/// it into a token for another service on its own.
 async fn audience(
     p: &Provider,
     client: Option<&Client>,
@@ -338,24 +377,31 @@ async fn audience(
     if asked.len() > 1 {
         return Err(OAuthError::new(ErrorCode::InvalidTarget, "ask for one audience per token"));
     }
-    let admin_api = p.settings.url(crate::http::admin::ADMIN_AUDIENCE_PATH);
-    if let Some(c) = client {
-        // Resource indicators are URIs (RFC 8707); `audience` may be a logical name.
-        return match asked.first() {
-            None => resolve_audience(c, &[]),
-            Some(a) if c.allowed_audiences.contains(a) || c.default_audience.as_ref() == Some(a) => Ok(a.clone()),
-            Some(_) => {
-                Err(OAuthError::new(ErrorCode::InvalidTarget, "this client may not request tokens for that audience"))
-            }
-        };
+    let refused = || OAuthError::new(ErrorCode::InvalidTarget, "the principal may not have tokens for that audience");
+    if let Some(current) = &subject.audience {
+        let redirector = client.is_some_and(|c| {
+            c.client_id == *current
+                || c.allowed_audiences.contains(current)
+                || c.default_audience.as_ref() == Some(current)
+        });
+        if !redirector {
+            return match asked.first() {
+                None => Ok(current.clone()),
+                Some(a) if a == current => Ok(current.clone()),
+                Some(_) => Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "an access token keeps its audience unless a client it was issued for exchanges it",
+                )),
+            };
+        }
     }
-    let allowed: Vec<String> = match subject.kind {
+    let admin_api = p.settings.url(crate::http::admin::ADMIN_AUDIENCE_PATH);
+    let mut allowed: Vec<String> = match subject.kind {
         MemberKind::ServiceAccount => {
             let account = p.stores.service_accounts.get_service_account(&subject.tenant_id, &subject.id).await?;
             let list = account.map(|a| a.audiences).unwrap_or_default();
             if list.is_empty() { vec![admin_api] } else { list }
         }
-        // A user's token may be exchanged for the audiences of the client it was issued to.
         MemberKind::User => match subject.client_id.as_deref() {
             Some(id) => match p.client(id).await? {
                 Some(c) => c.default_audience.iter().chain(c.allowed_audiences.iter()).cloned().collect(),
@@ -364,14 +410,18 @@ async fn audience(
             None => vec![],
         },
     };
+    if let Some(c) = client {
+        // Both must allow it; the client's default comes first.
+        let of_client: Vec<&String> = c.default_audience.iter().chain(c.allowed_audiences.iter()).collect();
+        allowed.retain(|a| of_client.contains(&a));
+        allowed.sort_by_key(|a| c.default_audience.as_ref() != Some(a));
+    }
     match asked.first() {
         None => allowed.first().cloned().ok_or_else(|| {
-            OAuthError::new(ErrorCode::InvalidTarget, "no audience is configured for this principal: name one")
+            OAuthError::new(ErrorCode::InvalidTarget, "no audience is allowed to both the client and the principal")
         }),
         Some(a) if allowed.contains(a) => Ok(a.clone()),
-        Some(_) => {
-            Err(OAuthError::new(ErrorCode::InvalidTarget, "the principal may not have tokens for that audience"))
-        }
+        Some(_) => Err(refused()),
     }
 }
 
