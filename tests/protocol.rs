@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
 use serde_json::Value;
+use tessera::store::DEFAULT_TENANT;
 
 async fn discovery_and_jwks(b: Backend) {
     let app = TestApp::new(b).await;
@@ -861,7 +862,140 @@ async fn readiness_reports_the_backends(b: Backend) {
     assert!(res.headers().get("x-request-id").is_some());
 }
 
+/// Every audit entry of `tenant`, after the writer has stored everything recorded so far.
+async fn audit_entries(app: &TestApp, tenant: &str) -> Vec<tessera::store::AuditEntry> {
+    app.state.audit.flush().await;
+    let filter = tessera::store::AuditFilter::default();
+    app.stores.audit.list_audit(tenant, &filter, None, 200).await.unwrap()
+}
+
+fn find<'a>(
+    entries: &'a [tessera::store::AuditEntry],
+    action: &str,
+    pred: impl Fn(&tessera::store::AuditEntry) -> bool,
+) -> &'a tessera::store::AuditEntry {
+    entries
+        .iter()
+        .find(|e| e.action == action && pred(e))
+        .unwrap_or_else(|| panic!("no {action} entry in {entries:#?}"))
+}
+
+async fn token_events_are_audited_without_token_text(b: Backend) {
+    use axum::extract::ConnectInfo;
+    use tessera::store::INSTANCE_SCOPE;
+    let app = TestApp::new(b).await;
+    app.client("svc", false, |_| {}).await;
+    app.client("web", false, |_| {}).await;
+    let alice = app.user("alice").await;
+
+    // client_credentials, from a served connection (ConnectInfo present) with a request id.
+    let peer: std::net::SocketAddr = "203.0.113.7:50123".parse().unwrap();
+    let req = Request::post("/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic_header("svc", "s3cret-svc"))
+        .header("x-request-id", "req-cc-1")
+        .extension(ConnectInfo(peer))
+        .body(Body::from("grant_type=client_credentials"))
+        .unwrap();
+    let res = app.send(req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let cc = body_json(res).await;
+    let cc_at = cc["access_token"].as_str().unwrap().to_string();
+    let cc_jti = jwt_parts(&cc_at).1["jti"].as_str().unwrap().to_string();
+    // A wrong secret of a known client, and an unknown client (in process: no ConnectInfo).
+    let res = app.post_form("/token", &[("grant_type", "client_credentials")], Some(("svc", "wrong-secret"))).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app.post_form("/token", &[("grant_type", "client_credentials")], Some(("nobody", "nope-secret"))).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The code flow (a sign-in, then access, refresh and ID tokens), and a revocation.
+    let (code, verifier) = app.code_for("web", "alice", "openid").await;
+    let (status, tok) = app.exchange("web", &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tok}");
+    let res = app.post_form("/revoke", &[("token", &cc_at)], Some(("svc", "s3cret-svc"))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let entries = audit_entries(&app, DEFAULT_TENANT).await;
+    let issued = find(&entries, "token.issue", |e| e.summary["grant_type"] == "client_credentials");
+    assert_eq!(
+        (issued.tenant_id.as_str(), issued.actor.as_str(), issued.target.as_str()),
+        ("default", "client:svc", "client:svc")
+    );
+    assert_eq!(issued.summary["client_id"], "svc");
+    assert_eq!(issued.summary["subject"], "svc");
+    assert_eq!(issued.summary["jti"], cc_jti.as_str());
+    assert_eq!(issued.summary["refresh_token"], false);
+    assert_eq!(issued.request_id.as_deref(), Some("req-cc-1"));
+    assert_eq!(issued.client_addr.as_deref(), Some("203.0.113.7"));
+
+    let failed = find(&entries, "token.failure", |e| e.summary["client_id"] == "svc");
+    assert_eq!((failed.tenant_id.as_str(), failed.actor.as_str()), ("default", "client:svc"));
+    assert_eq!(failed.summary["error"], "invalid_client");
+    assert_eq!(failed.summary["endpoint"], "/token");
+    assert_eq!(failed.summary["grant_type"], "client_credentials");
+    assert!(failed.request_id.is_some(), "the middleware's request id");
+    assert_eq!(failed.client_addr, None, "no ConnectInfo in process");
+
+    let code_issued = find(&entries, "token.issue", |e| e.summary["grant_type"] == "authorization_code");
+    assert_eq!(code_issued.target, format!("user:{}", alice.id));
+    assert_eq!(
+        (code_issued.summary["client_id"].as_str(), code_issued.summary["principal_kind"].as_str()),
+        (Some("web"), Some("user"))
+    );
+    assert_eq!(
+        (code_issued.summary["refresh_token"].as_bool(), code_issued.summary["id_token"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let signin = find(&entries, "signin.success", |e| e.actor == format!("user:{}", alice.id));
+    assert!(signin.request_id.is_some(), "sign-ins carry the request id");
+    let revoked = find(&entries, "token.revoke", |_| true);
+    assert_eq!((revoked.actor.as_str(), revoked.summary["presented"].as_str()), ("client:svc", Some("jwt")));
+
+    // An unknown client's failure is recorded in the instance scope, with the id it claimed.
+    let instance = audit_entries(&app, INSTANCE_SCOPE).await;
+    let unknown = find(&instance, "token.failure", |e| e.summary["client_id"] == "nobody");
+    assert_eq!((unknown.actor.as_str(), unknown.summary["error"].as_str()), ("anonymous", Some("invalid_client")));
+
+    // No token, and no secret, in any entry.
+    let text = serde_json::to_string(&[entries, instance]).unwrap();
+    let mut secrets = vec![cc_at.clone(), "s3cret-svc".into(), "wrong-secret".into(), "nope-secret".into(), code];
+    for name in ["access_token", "refresh_token", "id_token"] {
+        secrets.push(tok[name].as_str().unwrap().to_string());
+    }
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "audit entries hold {secret}");
+        // Not even a token's signature.
+        if let Some(sig) = secret.rsplit('.').next().filter(|s| s.len() > 20) {
+            assert!(!text.contains(sig), "audit entries hold a token's signature");
+        }
+    }
+}
+
+async fn admin_authentication_failures_are_audited(b: Backend) {
+    let app = TestApp::new(b).await;
+    let req = Request::get("/api/v1/default/users")
+        .header(header::AUTHORIZATION, "Bearer not-a-valid-token")
+        .header("x-request-id", "req-admin-1")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(req).await.status(), StatusCode::UNAUTHORIZED);
+    let req = Request::get("/api/v1/default/groups")
+        .header(header::AUTHORIZATION, basic_header("mallory", "guess-1234"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(req).await.status(), StatusCode::UNAUTHORIZED);
+    let entries = audit_entries(&app, tessera::store::INSTANCE_SCOPE).await;
+    let bearer = find(&entries, "admin.auth_failure", |e| e.summary["scheme"] == "bearer");
+    assert_eq!((bearer.actor.as_str(), bearer.target.as_str()), ("anonymous", "endpoint:/api/v1/default/users"));
+    assert_eq!(bearer.request_id.as_deref(), Some("req-admin-1"));
+    let basic = find(&entries, "admin.auth_failure", |e| e.summary["scheme"] == "basic");
+    assert_eq!(basic.summary["username"], "mallory");
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains("not-a-valid-token") && !text.contains("guess-1234"));
+}
+
 on_both_backends!(
+    token_events_are_audited_without_token_text,
+    admin_authentication_failures_are_audited,
     discovery_and_jwks,
     code_flow_tokens_userinfo_refresh,
     wrong_client_secret_is_401_with_challenge,

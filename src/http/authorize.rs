@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::form::Form;
-use super::{AppState, cookie, pages};
+use super::{AppState, RequestMeta, cookie, pages};
 use crate::crypto::now;
 use crate::oauth::authorize::{self, AuthorizeParams, PendingRequest, Step};
 use crate::oauth::session::{self, SESSION_COOKIE};
@@ -140,7 +140,7 @@ async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> 
     )
 }
 
-async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
     let id = f.get("request").unwrap_or_default();
@@ -169,7 +169,8 @@ async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         other => {
             tracing::info!(tenant = %req.tenant_id, "sign-in failed");
             let actor = other.as_ref().map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "anonymous".into());
-            signin_audit(&s, &req.tenant_id, &actor, "signin.failure", json!({ "username": username.trim() })).await;
+            let summary = json!({ "username": username.trim().chars().take(200).collect::<String>() });
+            signin_audit(&s, &meta, &req.tenant_id, &actor, "signin.failure", summary).await;
             let name = client_name(p, &req).await;
             return pages::login(
                 StatusCode::UNAUTHORIZED,
@@ -192,11 +193,19 @@ async fn login_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
             Err(e) => step_response(p, Step::ErrorPage(e)),
         };
     }
-    sign_in(&s, &headers, req, &id, &user).await
+    sign_in(&s, &meta, &headers, req, &id, &user).await
 }
 
 /// Starts the session of a person who proved who they are, and resumes the flow.
-async fn sign_in(s: &AppState, headers: &HeaderMap, req: PendingRequest, request_id: &str, user: &User) -> Response {
+/// `request_id` names the pending authorization request; `meta` the HTTP request.
+async fn sign_in(
+    s: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: PendingRequest,
+    request_id: &str,
+    user: &User,
+) -> Response {
     let p = &s.provider;
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = cookie(headers, SESSION_COOKIE)
@@ -210,7 +219,16 @@ async fn sign_in(s: &AppState, headers: &HeaderMap, req: PendingRequest, request
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
     tracing::info!(tenant = %req.tenant_id, user = %user.id, "signed in");
-    signin_audit(s, &req.tenant_id, &format!("user:{}", user.id), "signin.success", json!({ "amr": ["pwd"] })).await;
+    let actor = format!("user:{}", user.id);
+    signin_audit(
+        s,
+        meta,
+        &req.tenant_id,
+        &actor,
+        "signin.success",
+        json!({ "amr": ["pwd"], "client_id": req.client_id }),
+    )
+    .await;
     if let Err(e) = authorize::drop_pending(p, request_id).await {
         return step_response(p, Step::ErrorPage(e));
     }
@@ -219,20 +237,16 @@ async fn sign_in(s: &AppState, headers: &HeaderMap, req: PendingRequest, request
     res
 }
 
-async fn signin_audit(s: &AppState, tenant: &str, actor: &str, action: &str, summary: serde_json::Value) {
-    s.audit
-        .record(crate::store::NewAuditEntry {
-            tenant_id: tenant.to_string(),
-            id: crate::crypto::random_token(16),
-            at: now(),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            target: actor.to_string(),
-            summary,
-            request_id: None,
-            client_addr: None,
-        })
-        .await;
+/// A sign-in event about `actor` (also its target), with the request's id and client address.
+async fn signin_audit(
+    s: &AppState,
+    meta: &RequestMeta,
+    tenant: &str,
+    actor: &str,
+    action: &str,
+    summary: serde_json::Value,
+) {
+    s.record_audit(meta, tenant, actor.to_string(), action, actor.to_string(), summary).await;
 }
 
 /// A pending mandatory password change: which user, for which sign-in request.
@@ -254,7 +268,12 @@ async fn start_password_change(p: &Provider, request_id: &str, user_id: &str) ->
 
 /// The forced change: a new password (twice), within the length policy, then the sign-in
 /// goes on as if it had just happened.
-async fn change_password_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn change_password_post(
+    State(s): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
     let change = f.get("change").unwrap_or_default();
@@ -310,9 +329,9 @@ async fn change_password_post(State(s): State<AppState>, headers: HeaderMap, bod
         return step_response(p, Step::ErrorPage(e.into()));
     }
     let _ = p.kv.delete(&key).await;
-    signin_audit(&s, &req.tenant_id, &format!("user:{}", user.id), "user.password_change", json!({ "required": true }))
-        .await;
-    sign_in(&s, &headers, req, &rec.request_id, &user).await
+    let actor = format!("user:{}", user.id);
+    signin_audit(&s, &meta, &req.tenant_id, &actor, "user.password_change", json!({ "required": true })).await;
+    sign_in(&s, &meta, &headers, req, &rec.request_id, &user).await
 }
 
 pub(super) fn set_session_cookie(s: &AppState, res: &mut Response, value: &str, max_age: u64) {

@@ -14,11 +14,15 @@ mod token;
 mod userinfo;
 mod wellknown;
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -36,7 +40,79 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
+impl AppState {
+    /// Records an audit entry about a request. The entry goes to the audit writer's queue and
+    /// is stored in a later batch, off the request path: this waits only if the writer is
+    /// 65,536 entries behind.
+    pub(crate) async fn record_audit(
+        &self,
+        request: &RequestMeta,
+        tenant: &str,
+        actor: String,
+        action: &str,
+        target: String,
+        summary: serde_json::Value,
+    ) {
+        self.audit
+            .record(crate::store::NewAuditEntry {
+                tenant_id: tenant.to_string(),
+                id: crate::crypto::random_token(16),
+                at: crate::crypto::now(),
+                actor,
+                action: action.to_string(),
+                target,
+                summary,
+                request_id: request.request_id.clone(),
+                client_addr: request.client_addr.clone(),
+            })
+            .await;
+    }
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longer request ids (a client may send its own) are cut to this many bytes in the audit log.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Where a request comes from, for the audit log: its id (`x-request-id`, which the request-id
+/// middleware sets, or keeps when the client sent one) and the peer's IP address (from the
+/// connection; `None` when the router is driven in process without `ConnectInfo`, as the tests
+/// do with `oneshot`). Proxy headers such as `X-Forwarded-For` are not trusted. Extracting it
+/// never fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn from_parts(headers: &HeaderMap, extensions: &Extensions) -> Self {
+        let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(|id| {
+            let mut end = id.len().min(MAX_REQUEST_ID_LEN);
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            id[..end].to_string()
+        });
+        let client_addr =
+            extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+        Self { request_id, client_addr }
+    }
+}
+
+/// A request id alone (no client address).
+impl From<Option<String>> for RequestMeta {
+    fn from(request_id: Option<String>) -> Self {
+        Self { request_id, client_addr: None }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::from_parts(&parts.headers, &parts.extensions))
+    }
+}
 
 #[derive(Clone, Default)]
 struct RandomRequestId;

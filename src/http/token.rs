@@ -1,4 +1,8 @@
 //! `/token`, `/introspect` and `/revoke`: form posts authenticated by the client.
+//!
+//! Audited (never with a token's or a secret's text): every token issued (`token.issue`),
+//! every refused request at the three endpoints (`token.failure`), and every revocation
+//! request a client made (`token.revoke`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -7,13 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::AppState;
+use serde_json::json;
+
 use super::errors::OAuthErrorResponse;
 use super::form::Form;
-use crate::crypto::{Secret, now};
+use super::{AppState, RequestMeta};
+use crate::crypto::{Secret, b64url_decode, now};
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::ClientCredentials;
-use crate::oauth::grants::{self, TokenRequest};
+use crate::oauth::grants::{self, TokenRequest, TokenResponse};
 use crate::oauth::introspect::{self, IntrospectRequest};
 use crate::oauth::revoke::{self, RevokeRequest};
 
@@ -46,8 +52,153 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthErrorResponse> {
-    let f = Form::parse(&headers, &body)?;
+/// What the audit log may say about a request, gathered as it is parsed: the grant type and
+/// the client id it claims (not authenticated yet).
+#[derive(Default)]
+struct Seen {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+}
+
+impl Seen {
+    fn new(f: &Form) -> Self {
+        Seen { grant_type: f.get("grant_type"), client_id: f.get("client_id") }
+    }
+
+    /// The client the credentials name: Basic, else `client_id`, else the `sub` of a client
+    /// assertion.
+    fn credentials(&mut self, creds: &ClientCredentials) {
+        if let Some((id, _)) = &creds.basic {
+            self.client_id = Some(id.clone());
+        } else if self.client_id.is_none()
+            && let Some(assertion) = &creds.client_assertion
+        {
+            self.client_id = claim_of(assertion.expose(), "sub");
+        }
+    }
+}
+
+/// One string claim of a JWT's payload, read without checking the signature: for the audit
+/// log only, of tokens this server just issued or assertions it just authenticated (or, for
+/// a refused request, named as claimed).
+fn claim_of(jwt: &str, name: &str) -> Option<String> {
+    let payload = b64url_decode(jwt.split('.').nth(1)?)?;
+    let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    v.get(name)?.as_str().map(str::to_string)
+}
+
+/// At most `max` characters of a value a client sent.
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// The tenant of a client, for the audit log: through the provider's client cache;
+/// [`INSTANCE_SCOPE`](crate::store::INSTANCE_SCOPE) for an unknown client.
+async fn client_tenant(s: &AppState, client_id: Option<&str>) -> String {
+    let client = match client_id {
+        Some(id) => s.provider.client(id).await.ok().flatten(),
+        None => None,
+    };
+    client.map_or_else(|| crate::store::INSTANCE_SCOPE.to_string(), |c| c.tenant_id.clone())
+}
+
+/// `token.failure`: which endpoint refused what, for which (claimed) client, with the OAuth
+/// error code and description (never the token or the secret).
+async fn audit_failure(s: &AppState, meta: &RequestMeta, endpoint: &str, seen: &Seen, e: &OAuthError) {
+    let client_id = seen.client_id.as_deref().map(|id| clip(id, 200));
+    let known = match &client_id {
+        Some(id) => s.provider.client(id).await.ok().flatten(),
+        None => None,
+    };
+    let (tenant, actor) = match &known {
+        Some(c) => (c.tenant_id.clone(), format!("client:{}", c.client_id)),
+        None => (crate::store::INSTANCE_SCOPE.to_string(), "anonymous".to_string()),
+    };
+    let target = client_id.as_ref().map_or_else(|| format!("endpoint:{endpoint}"), |id| format!("client:{id}"));
+    let summary = json!({
+        "endpoint": endpoint,
+        "grant_type": seen.grant_type.as_deref().map(|g| clip(g, 200)),
+        "client_id": client_id,
+        "error": e.code.as_str(),
+        "error_description": clip(&e.description, 300),
+    });
+    s.record_audit(meta, &tenant, actor, "token.failure", target, summary).await;
+}
+
+/// `token.issue`: the grant, the client, the subject and tenant of the access token, its
+/// audience, scope and `jti`, and which other tokens came with it (never their text).
+async fn audit_issue(s: &AppState, meta: &RequestMeta, seen: &Seen, res: &TokenResponse) {
+    #[derive(serde::Deserialize)]
+    struct Issued {
+        sub: String,
+        tnt: String,
+        client_id: String,
+        pk: String,
+        #[serde(default)]
+        aud: serde_json::Value,
+        #[serde(default)]
+        scope: Option<String>,
+        jti: String,
+    }
+    let issued: Option<Issued> = res
+        .access_token
+        .split('.')
+        .nth(1)
+        .and_then(b64url_decode)
+        .and_then(|payload| serde_json::from_slice(&payload).ok());
+    let Some(c) = issued else {
+        // Not a JWT of ours (never happens): still recorded, with what the request said.
+        let tenant = client_tenant(s, seen.client_id.as_deref()).await;
+        let client = seen.client_id.clone().unwrap_or_default();
+        let summary = json!({ "grant_type": seen.grant_type, "client_id": client });
+        s.record_audit(meta, &tenant, format!("client:{client}"), "token.issue", format!("client:{client}"), summary)
+            .await;
+        return;
+    };
+    let kind = match c.pk.as_str() {
+        "u" => "user",
+        "sa" => "service_account",
+        _ => "client",
+    };
+    let summary = json!({
+        "grant_type": seen.grant_type,
+        "client_id": c.client_id,
+        "subject": c.sub,
+        "principal_kind": kind,
+        "audience": c.aud,
+        "scope": c.scope,
+        "jti": c.jti,
+        "refresh_token": res.refresh_token.is_some(),
+        "id_token": res.id_token.is_some(),
+    });
+    let target = format!("{kind}:{}", c.sub);
+    s.record_audit(meta, &c.tnt, format!("client:{}", c.client_id), "token.issue", target, summary).await;
+}
+
+async fn token(
+    State(s): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthErrorResponse> {
+    let mut seen = Seen::default();
+    match issue(&s, &headers, &body, &mut seen).await {
+        Ok(res) => {
+            audit_issue(&s, &meta, &seen, &res).await;
+            Ok(no_store(Json(res).into_response()))
+        }
+        Err(e) => {
+            audit_failure(&s, &meta, "/token", &seen, &e).await;
+            Err(e.into())
+        }
+    }
+}
+
+async fn issue(s: &AppState, headers: &HeaderMap, body: &[u8], seen: &mut Seen) -> Result<TokenResponse, OAuthError> {
+    let f = Form::parse(headers, body)?;
+    *seen = Seen::new(&f);
+    let credentials = credentials(headers, &f)?;
+    seen.credentials(&credentials);
     let req = TokenRequest {
         grant_type: f.get("grant_type"),
         code: f.get("code"),
@@ -56,7 +207,7 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         refresh_token: f.get("refresh_token"),
         scope: f.get("scope"),
         resource: f.all("resource"),
-        credentials: credentials(&headers, &f)?,
+        credentials,
         subject_token: f.get("subject_token").map(Secret::new),
         subject_token_type: f.get("subject_token_type"),
         actor_token: f.get("actor_token").map(Secret::new),
@@ -64,38 +215,82 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         requested_token_type: f.get("requested_token_type"),
         audience: f.all("audience"),
     };
-    let res = grants::token(&s.provider, &req, now()).await?;
-    Ok(no_store(Json(res).into_response()))
+    grants::token(&s.provider, &req, now()).await
 }
 
+/// Successful introspections are not audited (reads, and frequent); refused ones are.
 async fn introspect_handler(
     State(s): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthErrorResponse> {
-    let f = Form::parse(&headers, &body)?;
-    let req = IntrospectRequest {
-        token: f.get("token"),
-        token_type_hint: f.get("token_type_hint"),
-        credentials: credentials(&headers, &f)?,
-    };
-    let v = introspect::introspect(&s.provider, &req, now()).await?;
-    Ok(no_store(Json(v).into_response()))
+    let mut seen = Seen::default();
+    let result = async {
+        let f = Form::parse(&headers, &body)?;
+        seen = Seen::new(&f);
+        let credentials = credentials(&headers, &f)?;
+        seen.credentials(&credentials);
+        let req = IntrospectRequest { token: f.get("token"), token_type_hint: f.get("token_type_hint"), credentials };
+        introspect::introspect(&s.provider, &req, now()).await
+    }
+    .await;
+    match result {
+        Ok(v) => Ok(no_store(Json(v).into_response())),
+        Err(e) => {
+            audit_failure(&s, &meta, "/introspect", &seen, &e).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// How a token presented for revocation looks (its text is never recorded): RFC 7009 answers
+/// the same whether it was revoked, unknown or another client's, and so does the audit log.
+fn presented_kind(token: Option<&str>) -> &'static str {
+    match token {
+        None => "none",
+        Some(t) if crate::oauth::tokens::refresh_token_grant(t).is_some() => "refresh_token",
+        Some(t) if t.split('.').count() == 3 => "jwt",
+        Some(_) => "other",
+    }
 }
 
 async fn revoke_handler(
     State(s): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthErrorResponse> {
-    let f = Form::parse(&headers, &body)?;
-    let req = RevokeRequest {
-        token: f.get("token"),
-        token_type_hint: f.get("token_type_hint"),
-        credentials: credentials(&headers, &f)?,
-    };
-    revoke::revoke(&s.provider, &req, now()).await?;
-    Ok(no_store(StatusCode::OK.into_response()))
+    let mut seen = Seen::default();
+    let mut presented = "none";
+    let result = async {
+        let f = Form::parse(&headers, &body)?;
+        seen = Seen::new(&f);
+        let credentials = credentials(&headers, &f)?;
+        seen.credentials(&credentials);
+        let req = RevokeRequest { token: f.get("token"), token_type_hint: f.get("token_type_hint"), credentials };
+        presented = presented_kind(req.token.as_deref());
+        revoke::revoke(&s.provider, &req, now()).await.map(|()| req.token_type_hint)
+    }
+    .await;
+    match result {
+        Ok(hint) => {
+            let client_id = seen.client_id.clone().unwrap_or_default();
+            let tenant = client_tenant(&s, Some(&client_id)).await;
+            let summary = json!({
+                "client_id": client_id,
+                "token_type_hint": hint.as_deref().map(|h| clip(h, 100)),
+                "presented": presented,
+            });
+            let actor = format!("client:{client_id}");
+            s.record_audit(&meta, &tenant, actor.clone(), "token.revoke", actor, summary).await;
+            Ok(no_store(StatusCode::OK.into_response()))
+        }
+        Err(e) => {
+            audit_failure(&s, &meta, "/revoke", &seen, &e).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Which principals' bindings changed since a time (client-authenticated with Basic).

@@ -8,19 +8,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use std::sync::Arc;
-
 use super::problem::Problem;
 use crate::admin::Actor;
 use crate::http::{AppState, RequestMeta};
-use crate::keys::Typ;
 use crate::oauth::api_token;
 use crate::oauth::client_auth::ClientCredentials;
-use crate::oauth::tokens::{self, AccessClaims};
-use crate::rbac::EffectiveAccess;
 
-/// The path appended to the issuer to form the admin API's audience.
-pub const ADMIN_AUDIENCE_PATH: &str = "/api";
+pub use crate::admin::bearer::ADMIN_AUDIENCE_PATH;
 
 /// A request extension that marks a request made in process by the local operator (the CLI
 /// working directly on the database). Clients cannot set extensions, so this cannot be
@@ -82,11 +76,15 @@ async fn audit_failure(s: &AppState, parts: &Parts, request: &RequestMeta, probl
     };
     // The username of Basic credentials, as a failed sign-in records it; never the password.
     let username = if scheme == "basic" {
-        value.and_then(|v| ClientCredentials::parse_basic(v).ok().flatten()).map(|(u, _)| u.chars().take(200).collect())
+        value
+            .and_then(|v| ClientCredentials::parse_basic(v).ok().flatten())
+            .map(|(u, _)| u.chars().take(200).collect::<String>())
     } else {
         None
     };
-    let path: String = parts.uri.path().chars().take(200).collect();
+    // The full path: inside the nested admin router, `parts.uri` lacks the `/api/v1` prefix.
+    let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
+    let path: String = uri.path().chars().take(200).collect();
     let summary = serde_json::json!({
         "scheme": scheme,
         "username": username,
@@ -100,58 +98,13 @@ async fn audit_failure(s: &AppState, parts: &Parts, request: &RequestMeta, probl
 }
 
 async fn bearer(s: &AppState, token: &str) -> Result<Actor, Problem> {
-    let p = &s.provider;
-    if api_token::looks_like(token) {
-        return api_token_actor(s, token).await;
-    }
-    let invalid = || Problem::unauthorized("the access token is invalid or expired");
-    let claims: AccessClaims =
-        p.keys.current().verify(token, Typ::AccessToken, &p.settings.issuer).map_err(|_| invalid())?;
-    if claims.aud != p.settings.url(ADMIN_AUDIENCE_PATH) {
-        return Err(Problem::unauthorized(format!(
-            "the access token is not for this API: request it with resource={}",
-            p.settings.url(ADMIN_AUDIENCE_PATH)
-        )));
-    }
-    if tokens::is_access_token_revoked(p, &claims).await.map_err(Problem::unavailable)? {
-        return Err(invalid());
-    }
-    let mut actor = match claims.pk.as_str() {
-        "u" => match p.stores.users.get_user_any(&claims.sub).await? {
-            Some(u) if !u.disabled => Actor::user(u.id, u.username),
-            _ => return Err(Problem::forbidden("the token's subject is not a user of this instance")),
-        },
-        "sa" => match p.stores.service_accounts.get_service_account(&claims.tnt, &claims.sub).await? {
-            Some(a) => Actor::service_account(a.id, a.name),
-            None => return Err(Problem::forbidden("the token's service account no longer exists")),
-        },
-        _ => return Err(Problem::forbidden("a client's own token cannot administer: use a user or service account")),
-    };
-    // A token narrowed by permission scopes acts only within its claims.
-    if claims.scopes().any(crate::oauth::downscope::is_permission_scope) {
-        let grants = claims.rb.as_ref().and_then(|rb| rb.decode()).unwrap_or_default();
-        actor.limit = Some(Arc::new(EffectiveAccess::new(claims.tnt.clone(), false, false, grants)));
-    }
-    Ok(actor)
-}
-
-/// A service account's API token used directly as a bearer credential (the CLI's `--token`):
-/// checked like an exchange would, by its hash, unexpired and unrevoked.
-async fn api_token_actor(s: &AppState, token: &str) -> Result<Actor, Problem> {
-    let p = &s.provider;
-    let invalid = || Problem::unauthorized("the API token is invalid, expired or revoked");
-    if !api_token::is_well_formed(token) {
-        return Err(Problem::unauthorized("the API token is malformed (prefix or checksum)"));
-    }
-    let now = crate::crypto::now();
-    let found = p.stores.credentials.find_api_token(&crate::crypto::hash_secret(token)).await?;
-    let t = found.filter(|t| t.is_usable(now)).ok_or_else(invalid)?;
-    let account = p.stores.service_accounts.get_service_account(&t.tenant_id, &t.service_account_id).await?;
-    let account = account.ok_or_else(invalid)?;
-    if t.last_used_at.is_none_or(|at| now - at >= 60) {
-        let _ = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await;
-    }
-    Ok(Actor::service_account(account.id, account.name))
+    use crate::admin::bearer::{self, BearerError};
+    bearer::authenticate(&s.provider, token).await.map(|caller| caller.actor).map_err(|e| match e {
+        BearerError::Unauthorized(why) => Problem::unauthorized(why),
+        BearerError::Forbidden(why) => Problem::forbidden(why),
+        BearerError::Store(e) => e.into(),
+        BearerError::Unavailable(why) => Problem::unavailable(why),
+    })
 }
 
 async fn basic(s: &AppState, header_value: &str) -> Result<Actor, Problem> {

@@ -21,10 +21,9 @@ mod workload_identities;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::{AppState, RequestMeta};
 use crate::admin::{AccessError, Actor};
 use crate::rbac::{Action, EffectiveAccess, Permission, TenantCap};
-use crate::store::NewAuditEntry;
 pub use auth::{ADMIN_AUDIENCE_PATH, Operator};
 use problem::{ApiResult, Problem};
 
@@ -58,18 +57,20 @@ async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -
     next.run(req).await
 }
 
-/// A request in a tenant: the caller, their effective access there, and request metadata.
+/// A request in a tenant: the caller, their effective access there, and where the request
+/// comes from (request id and client address, for the audit log).
 pub struct Ctx {
     pub actor: Actor,
     pub access: EffectiveAccess,
-    pub request_id: Option<String>,
+    pub request: RequestMeta,
 }
 
 impl Ctx {
     /// Resolves the caller's access in `tenant`; no access is 404, as for a missing tenant.
-    pub async fn new(s: &AppState, actor: Actor, tenant: &str, request_id: Option<String>) -> ApiResult<Self> {
+    /// `request` is the [`auth::Caller`]'s `request_id` field.
+    pub async fn new(s: &AppState, actor: Actor, tenant: &str, request: RequestMeta) -> ApiResult<Self> {
         match crate::admin::access_in(&s.provider.stores, &actor, tenant).await {
-            Ok(access) => Ok(Self { actor, access, request_id }),
+            Ok(access) => Ok(Self { actor, access, request }),
             Err(AccessError::NoTenant) => Err(Problem::not_found()),
             Err(AccessError::Store(e)) => Err(e.into()),
         }
@@ -86,32 +87,23 @@ impl Ctx {
 
     /// Records an admin change in the audit log (written off the request path).
     pub async fn audit(&self, s: &AppState, action: &str, target: String, summary: serde_json::Value) {
-        audit(s, self.tenant(), &self.actor, self.request_id.clone(), action, target, summary).await;
+        s.record_audit(&self.request, self.tenant(), self.actor.audit_name(), action, target, summary).await;
     }
 }
 
+/// Records an admin change in the audit log with the request's id and client address
+/// (`request`: the [`auth::Caller`]'s `request_id` field; a bare request id also does, without
+/// the address).
 pub async fn audit(
     s: &AppState,
     tenant: &str,
     actor: &Actor,
-    request_id: Option<String>,
+    request: impl Into<RequestMeta>,
     action: &str,
     target: String,
     summary: serde_json::Value,
 ) {
-    s.audit
-        .record(NewAuditEntry {
-            tenant_id: tenant.to_string(),
-            id: crate::crypto::random_token(16),
-            at: crate::crypto::now(),
-            actor: actor.audit_name(),
-            action: action.to_string(),
-            target,
-            summary,
-            request_id,
-            client_addr: None,
-        })
-        .await;
+    s.record_audit(&request.into(), tenant, actor.audit_name(), action, target, summary).await;
 }
 
 /// Keyset pagination parameters shared by the list endpoints.
