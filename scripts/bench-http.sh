@@ -119,7 +119,7 @@ start_server() {
 # Busy ticks of one core (user+nice+system+irq+softirq+steal) from /proc/stat.
 core_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 # Compilers of other users of this machine: runs with any are marked in the results.
-compilers() { pgrep -f 'bin/rustc|clippy-driver' | wc -l; }
+compilers() { { pgrep -f 'bin/rustc|clippy-driver' || true; } | wc -l; }
 # Waits up to WAIT_QUIET seconds (default 900) for no compiler to be running.
 wait_quiet() {
     local waited=0

@@ -12,25 +12,7 @@ use tessera::store::MemberKind;
 
 /// Calls the admin API as `user` (Basic credentials; every test user has [`PASSWORD`]).
 async fn call(app: &TestApp, user: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("/api/v1{path}"))
-        .header(header::AUTHORIZATION, basic_header(user, PASSWORD));
-    let body = match body {
-        Some(v) => {
-            b = b.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let res = app.send(b.body(body).unwrap()).await;
-    let status = res.status();
-    let ct = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
-    let text = body_text(res).await;
-    if !status.is_success() {
-        assert_eq!(ct.as_deref(), Some("application/problem+json"), "{status} {path}: {text}");
-    }
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    app.admin_api(&basic_header(user, PASSWORD), method, path, body).await
 }
 
 /// An Instance Admin "root", tenants `acme` and `globex` created by root through the API

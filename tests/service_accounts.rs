@@ -39,18 +39,7 @@ on_both_backends!(
 
 /// Calls the admin API with an `Authorization` header value.
 async fn api(app: &TestApp, auth: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut b = Request::builder().method(method).uri(format!("/api/v1{path}")).header(header::AUTHORIZATION, auth);
-    let body = match body {
-        Some(v) => {
-            b = b.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
-    };
-    let res = app.send(b.body(body).unwrap()).await;
-    let status = res.status();
-    let text = body_text(res).await;
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    app.admin_api(auth, method, path, body).await
 }
 
 fn as_user(name: &str) -> String {

@@ -244,6 +244,41 @@ impl TestApp {
         (res.status(), body_json(res).await)
     }
 
+    /// Calls the admin API under `/api/v1` with an `Authorization` header value; every error
+    /// must be problem JSON. Returns the status and the JSON body (`Null` when empty).
+    pub async fn admin_api(
+        &self,
+        authorization: &str,
+        method: axum::http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"))
+            .header(header::AUTHORIZATION, authorization);
+        let body = match body {
+            Some(v) => {
+                b = b.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self.send(b.body(body).unwrap()).await;
+        let status = res.status();
+        let ct = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
+        let text = body_text(res).await;
+        if !status.is_success() {
+            assert_eq!(ct.as_deref(), Some("application/problem+json"), "{status} {path}: {text}");
+        }
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
     pub async fn introspect(&self, client_id: &str, token: &str) -> serde_json::Value {
         let secret = format!("s3cret-{client_id}");
         body_json(self.post_form("/introspect", &[("token", token)], Some((client_id, &secret))).await).await

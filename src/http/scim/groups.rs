@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::filter::get_ci;
 use super::{
     GROUP_SCHEMA, ListQuery, Projection, ScimBody, ScimCaller, ScimCtx, ScimError, ScimResult, check_external_id,
-    check_schemas, meta, opt_str, scim_json,
+    check_id, check_schemas, meta, opt_str, scim_json,
 };
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
@@ -276,14 +276,6 @@ async fn apply(
     )
     .await;
     Ok(scim_json(StatusCode::OK, v))
-}
-
-fn check_id(o: &Map<String, Value>, id: &str) -> ScimResult<()> {
-    match get_ci(o, "id") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(x)) if x == id => Ok(()),
-        Some(_) => Err(ScimError::mutability("id cannot be changed")),
-    }
 }
 
 async fn replace(

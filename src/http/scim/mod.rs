@@ -335,6 +335,15 @@ pub(crate) fn check_external_id(v: Option<String>) -> ScimResult<Option<String>>
     }
 }
 
+/// `id` and `meta` are read-only: a body may repeat them, never change the id.
+pub(crate) fn check_id(o: &serde_json::Map<String, Value>, id: &str) -> ScimResult<()> {
+    match filter::get_ci(o, "id") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(x)) if x == id => Ok(()),
+        Some(_) => Err(ScimError::mutability("id cannot be changed")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

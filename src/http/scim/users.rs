@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::filter::get_ci;
 use super::{
     ListQuery, Projection, ScimBody, ScimCaller, ScimCtx, ScimError, ScimResult, USER_SCHEMA, check_external_id,
-    check_schemas, meta, opt_bool, opt_str, scim_json,
+    check_id, check_schemas, meta, opt_bool, opt_str, scim_json,
 };
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
@@ -298,15 +298,6 @@ async fn apply(
     let old = user_json(s, ctx.tenant(), before, None);
     ctx.audit(s, "user.update", format!("user:{}", before.id), json!({ "before": old, "after": v })).await;
     Ok(scim_json(StatusCode::OK, v))
-}
-
-/// `id` and `meta` are read-only: a body may repeat them, never change the id.
-fn check_id(o: &Map<String, Value>, id: &str) -> ScimResult<()> {
-    match get_ci(o, "id") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(x)) if x == id => Ok(()),
-        Some(_) => Err(ScimError::mutability("id cannot be changed")),
-    }
 }
 
 async fn replace(
