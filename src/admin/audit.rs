@@ -2,16 +2,28 @@
 //! them in batches (one transaction each) to the hash-chained audit store. `flush` waits until
 //! everything handed over so far is stored: the server calls it on graceful shutdown, so no
 //! entry is lost.
+//!
+//! Every issued token is audited, so under load the writer sees thousands of entries a
+//! second. A transaction costs several round trips to the database on top of one per entry,
+//! so the writer lingers up to [`LINGER`] after the first entry of a batch to gather more:
+//! batches grow with the load instead of staying at one or two entries, and the transaction
+//! overhead per entry shrinks accordingly. A flush request ends the wait at once. Entry ids
+//! grow with time ([`new_entry_id`]): with random ids every insert dirtied a random page of
+//! the ids' unique index, and in a log of a million entries that cost about a third of the
+//! token throughput (measured over HTTP on SQLite).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::store::{AuditStore, NewAuditEntry};
 
 const BATCH: usize = 256;
 const CHANNEL: usize = 65_536;
+/// How long the writer waits for more entries before it writes a batch that is not full.
+pub const LINGER: Duration = Duration::from_millis(2);
 
 enum Msg {
     Entry(Box<NewAuditEntry>),
@@ -52,17 +64,25 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<NewAuditEntry> = Vec::with_capacity(BATCH);
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
+        let deadline = Instant::now() + LINGER;
         let mut next = Some(first);
-        // Take what is already queued, up to a batch.
+        // Take what is queued, then what comes within the linger time, up to a batch; a flush
+        // request writes at once.
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Entry(e) => batch.push(*e),
                 Msg::Flush(a) => acks.push(a),
             }
-            if batch.len() >= BATCH {
+            if batch.len() >= BATCH || !acks.is_empty() {
                 break;
             }
-            next = rx.try_recv().ok();
+            next = match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten()
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
         }
         if !batch.is_empty() {
             write(&*store, &mut batch).await;
@@ -97,5 +117,28 @@ async fn write(store: &dyn AuditStore, batch: &mut Vec<NewAuditEntry>) {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// A new audit entry id: the time in microseconds (14 hex digits), then 11 random characters
+/// (8 bytes, base64url). Ids grow with time, so their unique index is appended to instead of
+/// being written all over, and they stay unique across processes.
+pub fn new_entry_id() -> String {
+    let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    format!("{micros:014x}{}", crate::crypto::random_token(8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_entry_id;
+
+    #[test]
+    fn entry_ids_grow_with_time_and_differ() {
+        let a = new_entry_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_entry_id();
+        assert_eq!((a.len(), b.len()), (25, 25));
+        assert!(a < b, "{a} {b}");
+        assert_ne!(new_entry_id(), new_entry_id());
     }
 }

@@ -56,7 +56,7 @@ impl AppState {
         self.audit
             .record(crate::store::NewAuditEntry {
                 tenant_id: tenant.to_string(),
-                id: crate::crypto::random_token(16),
+                id: crate::admin::audit::new_entry_id(),
                 at: crate::crypto::now(),
                 actor,
                 action: action.to_string(),
