@@ -993,7 +993,118 @@ async fn admin_authentication_failures_are_audited(b: Backend) {
     assert!(!text.contains("not-a-valid-token") && !text.contains("guess-1234"));
 }
 
+/// Signs `username` in through the login page for client "web": `Ok(code)` when the flow
+/// goes on to the client, `Err(page)` when Tessera answers with a page instead (the forced
+/// password change).
+async fn sign_in_outcome(app: &TestApp, username: &str) -> Result<String, String> {
+    let (_, challenge) = pkce();
+    let q = form(&[
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let loc = location(&app.get(&format!("/authorize?{q}")).await);
+    let page = body_text(app.get(&format!("/{loc}")).await).await;
+    let res = app
+        .post_form(
+            "/login",
+            &[
+                ("request", &hidden(&page, "request")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("username", username),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    if res.status() == StatusCode::SEE_OTHER {
+        Ok(query_param(&location(&res), "code").expect("a code"))
+    } else {
+        Err(body_text(res).await)
+    }
+}
+
+async fn must_change_password(app: &TestApp, user_id: &str) -> bool {
+    app.stores.users.get_user_any(user_id).await.unwrap().unwrap().password_change_required
+}
+
+/// The mandatory change-password request of issue 3, to several users and to a whole group:
+/// exactly the targeted users are flagged, each request is audited, and sign-in enforces it.
+async fn admins_request_password_changes_for_users_and_groups(b: Backend) {
+    use axum::http::Method;
+    use tessera::store::MemberKind;
+    let app = TestApp::new(b).await;
+    app.client("web", false, |_| {}).await;
+    let root = app.user("root").await;
+    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &root.id, 0).await.unwrap();
+    let as_root = basic_header("root", PASSWORD);
+    let mut ids = std::collections::BTreeMap::new();
+    for name in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        let u = app.user(name).await;
+        ids.insert(name, u.id);
+    }
+    // Every user is homed in the default tenant; carol and dave are also in the group "ops".
+    let (s, v) = app
+        .admin_api(&as_root, Method::POST, "/default/groups", Some(serde_json::json!({ "id": "ops", "name": "Ops" })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    for name in ["carol", "dave"] {
+        let body = serde_json::json!({ "kind": "user", "id": ids[name] });
+        let (s, v) = app.admin_api(&as_root, Method::POST, "/default/groups/ops/members", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    ids.insert("root", root.id.clone());
+
+    // All or nothing: a user the tenant does not see stops the whole request.
+    let body = serde_json::json!({ "user_ids": [ids["erin"], "no-such-user"] });
+    let (s, _) = app.admin_api(&as_root, Method::POST, "/default/users/password-change-requests", Some(body)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(!must_change_password(&app, &ids["erin"]).await, "nothing requested when one user is not visible");
+
+    // Several users.
+    let body = serde_json::json!({ "user_ids": [ids["alice"], ids["bob"]] });
+    let (s, v) = app.admin_api(&as_root, Method::POST, "/default/users/password-change-requests", Some(body)).await;
+    assert_eq!((s, v["requested"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
+    // A whole group.
+    let (s, v) = app.admin_api(&as_root, Method::POST, "/default/groups/ops/password-change-request", None).await;
+    assert_eq!((s, v["requested"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
+
+    for name in ["alice", "bob", "carol", "dave"] {
+        assert!(must_change_password(&app, &ids[name]).await, "{name} must change their password");
+    }
+    for name in ["erin", "frank", "root"] {
+        assert!(!must_change_password(&app, &ids[name]).await, "{name} was not targeted");
+    }
+
+    // Recorded: one entry per targeted user, by root, the group ones naming the group.
+    let entries = audit_entries(&app, DEFAULT_TENANT).await;
+    let requests: Vec<_> = entries.iter().filter(|e| e.action == "user.password_change_request").collect();
+    let mut targets: Vec<&str> = requests.iter().map(|e| e.target.as_str()).collect();
+    targets.sort_unstable();
+    let mut expected: Vec<String> =
+        ["alice", "bob", "carol", "dave"].iter().map(|n| format!("user:{}", ids[n])).collect();
+    expected.sort_unstable();
+    assert_eq!(targets, expected);
+    for e in &requests {
+        assert_eq!(e.actor, format!("user:{}", root.id));
+        assert!(e.request_id.is_some());
+        let via_group = e.target == format!("user:{}", ids["carol"]) || e.target == format!("user:{}", ids["dave"]);
+        assert_eq!(e.summary.get("via").and_then(Value::as_str), via_group.then_some("group:ops"), "{e:?}");
+    }
+
+    // Enforced at the next sign-in: the targeted get the change-password page, the others a code.
+    for name in ["alice", "carol"] {
+        let page = sign_in_outcome(&app, name).await.expect_err(name);
+        assert!(page.contains("Choose a new password"), "{name}: {page}");
+    }
+    sign_in_outcome(&app, "erin").await.unwrap_or_else(|page| panic!("erin: {page}"));
+}
+
 on_both_backends!(
+    admins_request_password_changes_for_users_and_groups,
     token_events_are_audited_without_token_text,
     admin_authentication_failures_are_audited,
     discovery_and_jwks,
