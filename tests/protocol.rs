@@ -913,8 +913,30 @@ async fn token_events_are_audited_without_token_text(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{tok}");
     let res = app.post_form("/revoke", &[("token", &cc_at)], Some(("svc", "s3cret-svc"))).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // Four more client_credentials tokens and two more refusals: machine-grant issuance and
+    // refusals are tallied, one entry per key and window, every event counted.
+    for _ in 0..4 {
+        let res = app.post_form("/token", &[("grant_type", "client_credentials")], Some(("svc", "s3cret-svc"))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    for _ in 0..2 {
+        let res = app.post_form("/token", &[("grant_type", "client_credentials")], Some(("svc", "wrong-secret"))).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
 
     let entries = audit_entries(&app, DEFAULT_TENANT).await;
+    let cc_entries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "token.issue" && e.summary["grant_type"] == "client_credentials")
+        .collect();
+    let counted: u64 = cc_entries.iter().map(|e| e.summary["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(counted, 5, "every client_credentials token is counted: {cc_entries:?}");
+    let refused: u64 = entries
+        .iter()
+        .filter(|e| e.action == "token.failure" && e.summary["client_id"] == "svc")
+        .map(|e| e.summary["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(refused, 3, "every refusal is counted");
     let issued = find(&entries, "token.issue", |e| e.summary["grant_type"] == "client_credentials");
     assert_eq!(
         (issued.tenant_id.as_str(), issued.actor.as_str(), issued.target.as_str()),

@@ -313,10 +313,6 @@ enum Server {
     Accepts,
     /// Refuses, for this reason (the server's `VerifyError`, or `WrongAudience`).
     Refuses(&'static str),
-    /// Accepts a token the file says to refuse: a known gap, named, that this test pins so it
-    /// cannot widen unnoticed; when the gap is closed the test fails and the entry becomes
-    /// `Refuses`.
-    KnownGap(&'static str),
 }
 
 /// Every vector by name, with the server's outcome. The list must name every token of the
@@ -334,13 +330,7 @@ fn server_expectations() -> Vec<(&'static str, Server)> {
         ("unknown-bindings-version", Accepts),
         ("bare-client", Accepts),
         ("expired", Refuses("Invalid")),
-        (
-            "not-yet-valid",
-            KnownGap(
-                "KeySet::verify (src/keys/mod.rs) does not check `nbf`. Tessera never issues `nbf`, so \
-                 only a token Tessera itself signed with a future `nbf` is accepted early.",
-            ),
-        ),
+        ("not-yet-valid", Refuses("Invalid")),
         ("wrong-audience", Refuses("WrongAudience")),
         ("wrong-issuer", Refuses("Invalid")),
         ("id-token-type", Refuses("WrongType")),
@@ -395,15 +385,11 @@ fn server_verification_accepts_and_refuses_exactly_the_vectors() {
                 assert_eq!(got, want, "{name}: refused, but for another reason");
                 refused += 1;
             }
-            (Server::KnownGap(gap), Ok(_)) => eprintln!("{name}: accepted by the server, a known gap: {gap}"),
-            (Server::KnownGap(gap), Err(got)) => {
-                panic!("{name}: now refused ({got}): the gap \"{gap}\" is closed; expect Refuses(\"{got}\")")
-            }
             (Server::Accepts, Err(got)) => panic!("{name}: the server refuses a valid vector: {got}"),
             (Server::Refuses(want), Ok(_)) => panic!("{name}: the server accepts a vector it must refuse ({want})"),
         }
     }
-    assert_eq!((accepted, refused), (9, 13));
+    assert_eq!((accepted, refused), (9, 14));
 }
 
 /// The HS256 vectors are real forgeries: keyed with the DER SubjectPublicKeyInfo of each

@@ -25,6 +25,19 @@ const CHANNEL: usize = 65_536;
 /// How long the writer waits for more entries before it writes a batch that is not full.
 pub const LINGER: Duration = Duration::from_millis(2);
 
+/// How often tallied events ([`AuditLog::tally`]) become entries.
+pub const TALLY_WINDOW: Duration = Duration::from_secs(5);
+/// How many request ids (and other samples) a tallied entry keeps.
+const TALLY_SAMPLES: usize = 5;
+
+/// Events of one kind, from one key, counted between two flushes of the tallies.
+struct Tally {
+    entry: NewAuditEntry,
+    count: u64,
+    last_at: i64,
+    samples: Vec<serde_json::Value>,
+}
+
 enum Msg {
     Entry(Box<NewAuditEntry>),
     Flush(oneshot::Sender<()>),
@@ -34,6 +47,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    tallies: Arc<std::sync::Mutex<std::collections::HashMap<String, Tally>>>,
 }
 
 impl AuditLog {
@@ -41,7 +55,62 @@ impl AuditLog {
     pub fn start(store: Arc<dyn AuditStore>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
         tokio::spawn(run(store, rx));
-        Self { tx }
+        let log = Self { tx, tallies: Default::default() };
+        // Tallies become entries every window; the task ends with the last handle.
+        let weak = Arc::downgrade(&log.tallies);
+        let tx = log.tx.downgrade();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TALLY_WINDOW);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (Some(tallies), Some(tx)) = (weak.upgrade(), tx.upgrade()) else { break };
+                AuditLog { tx, tallies }.drain_tallies().await;
+            }
+        });
+        log
+    }
+
+    /// Counts a high-volume event (a machine grant's token, a refused request) instead of
+    /// writing it at once: events with the same `key` within [`TALLY_WINDOW`] become one
+    /// entry, the first one's, with `count`, `first_at`, `last_at` and up to five `samples`
+    /// (request ids, token ids) added to its summary. Nothing is lost: every event is counted,
+    /// and [`AuditLog::flush`] writes the open tallies. The request path pays a hash-map
+    /// update, not a database row.
+    pub fn tally(&self, key: String, entry: NewAuditEntry, sample: serde_json::Value) {
+        let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        match tallies.get_mut(&key) {
+            Some(t) => {
+                t.count += 1;
+                t.last_at = t.last_at.max(entry.at);
+                if t.samples.len() < TALLY_SAMPLES && !sample.is_null() {
+                    t.samples.push(sample);
+                }
+            }
+            None => {
+                let samples = if sample.is_null() { vec![] } else { vec![sample] };
+                tallies.insert(key, Tally { last_at: entry.at, entry, count: 1, samples });
+            }
+        }
+    }
+
+    /// Turns the open tallies into entries.
+    async fn drain_tallies(&self) {
+        let drained: Vec<Tally> = {
+            let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
+            tallies.drain().map(|(_, t)| t).collect()
+        };
+        for t in drained {
+            let mut entry = t.entry;
+            if let serde_json::Value::Object(summary) = &mut entry.summary {
+                summary.insert("count".into(), t.count.into());
+                summary.insert("first_at".into(), entry.at.into());
+                summary.insert("last_at".into(), t.last_at.into());
+                summary.insert("samples".into(), t.samples.into());
+            }
+            entry.at = t.last_at;
+            self.record(entry).await;
+        }
     }
 
     /// Records an entry. Waits only if the writer is more than 65,536 entries behind.
@@ -51,8 +120,9 @@ impl AuditLog {
         }
     }
 
-    /// Waits until every entry recorded before this call is stored.
+    /// Waits until every entry recorded (and every event tallied) before this call is stored.
     pub async fn flush(&self) {
+        self.drain_tallies().await;
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
             let _ = done.await;

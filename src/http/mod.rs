@@ -44,6 +44,36 @@ impl AppState {
     /// Records an audit entry about a request. The entry goes to the audit writer's queue and
     /// is stored in a later batch, off the request path: this waits only if the writer is
     /// 65,536 entries behind.
+    /// Tallies a high-volume event under `key` (see [`crate::admin::audit::AuditLog::tally`]):
+    /// one entry per key and window, with a count, instead of one per event.
+    pub(crate) fn tally_audit(
+        &self,
+        key: String,
+        request: &RequestMeta,
+        tenant: &str,
+        actor: String,
+        action: &str,
+        target: String,
+        summary: serde_json::Value,
+    ) {
+        let sample = request.request_id.clone().map_or(serde_json::Value::Null, serde_json::Value::String);
+        self.audit.tally(
+            key,
+            crate::store::NewAuditEntry {
+                tenant_id: tenant.to_string(),
+                id: crate::admin::audit::new_entry_id(),
+                at: crate::crypto::now(),
+                actor,
+                action: action.to_string(),
+                target,
+                summary,
+                request_id: request.request_id.clone(),
+                client_addr: request.client_addr.clone(),
+            },
+            sample,
+        );
+    }
+
     pub(crate) async fn record_audit(
         &self,
         request: &RequestMeta,

@@ -122,7 +122,15 @@ async fn audit_failure(s: &AppState, meta: &RequestMeta, endpoint: &str, seen: &
         "error": e.code.as_str(),
         "error_description": clip(&e.description, 300),
     });
-    s.record_audit(meta, &tenant, actor, "token.failure", target, summary).await;
+    // Refusals are tallied per endpoint, client, error and address: a flood of bad requests
+    // is counted without writing a row each.
+    let key = format!(
+        "token.failure|{tenant}|{endpoint}|{}|{}|{}",
+        client_id.as_deref().unwrap_or(""),
+        e.code.as_str(),
+        meta.client_addr.as_deref().unwrap_or("")
+    );
+    s.tally_audit(key, meta, &tenant, actor, "token.failure", target, summary);
 }
 
 /// `token.issue`: the grant, the client, the subject and tenant of the access token, its
@@ -172,7 +180,16 @@ async fn audit_issue(s: &AppState, meta: &RequestMeta, seen: &Seen, res: &TokenR
         "id_token": res.id_token.is_some(),
     });
     let target = format!("{kind}:{}", c.sub);
-    s.record_audit(meta, &c.tnt, format!("client:{}", c.client_id), "token.issue", target, summary).await;
+    let actor = format!("client:{}", c.client_id);
+    // Machine grants (client_credentials, token exchange) issue at high rates: tallied per
+    // client, subject, grant and audience. Tokens for people are recorded one by one.
+    let grant = seen.grant_type.as_deref().unwrap_or("");
+    if matches!(grant, "client_credentials" | crate::oauth::grants::token_exchange::GRANT_TYPE) {
+        let key = format!("token.issue|{}|{}|{target}|{grant}|{}", c.tnt, c.client_id, c.aud);
+        s.tally_audit(key, meta, &c.tnt, actor, "token.issue", target, summary);
+    } else {
+        s.record_audit(meta, &c.tnt, actor, "token.issue", target, summary).await;
+    }
 }
 
 async fn token(

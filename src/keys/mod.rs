@@ -503,6 +503,13 @@ impl KeySet {
             if exp + LEEWAY < now as f64 {
                 return Err(VerifyError::Invalid);
             }
+            // Not valid yet (Tessera issues no `nbf`, but honours one it signed).
+            if let Some(nbf) = claims.get("nbf") {
+                let nbf = nbf.as_f64().ok_or(VerifyError::Invalid)?;
+                if nbf - LEEWAY > now as f64 {
+                    return Err(VerifyError::Invalid);
+                }
+            }
         }
         C::deserialize(claims).map_err(|_| VerifyError::Invalid)
     }
