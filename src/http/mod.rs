@@ -41,39 +41,31 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Records an audit entry about a request. The entry goes to the audit writer's queue and
-    /// is stored in a later batch, off the request path: this waits only if the writer is
-    /// 65,536 entries behind.
-    /// Tallies a high-volume event under `key` (see [`crate::admin::audit::AuditLog::tally`]):
-    /// one entry per key and window, with a count, instead of one per event.
-    pub(crate) fn tally_audit(
-        &self,
-        key: String,
+    /// An audit entry about a request.
+    pub(crate) fn audit_entry(
         request: &RequestMeta,
         tenant: &str,
         actor: String,
         action: &str,
         target: String,
         summary: serde_json::Value,
-    ) {
-        let sample = request.request_id.clone().map_or(serde_json::Value::Null, serde_json::Value::String);
-        self.audit.tally(
-            key,
-            crate::store::NewAuditEntry {
-                tenant_id: tenant.to_string(),
-                id: crate::admin::audit::new_entry_id(),
-                at: crate::crypto::now(),
-                actor,
-                action: action.to_string(),
-                target,
-                summary,
-                request_id: request.request_id.clone(),
-                client_addr: request.client_addr.clone(),
-            },
-            sample,
-        );
+    ) -> crate::store::NewAuditEntry {
+        crate::store::NewAuditEntry {
+            tenant_id: tenant.to_string(),
+            id: crate::admin::audit::new_entry_id(),
+            at: crate::crypto::now(),
+            actor,
+            action: action.to_string(),
+            target,
+            summary,
+            request_id: request.request_id.clone(),
+            client_addr: request.client_addr.clone(),
+        }
     }
 
+    /// Records an audit entry about a request. The entry goes to the audit writer's queue and
+    /// is stored in a later batch, off the request path: this waits only if the writer is
+    /// 65,536 entries behind.
     pub(crate) async fn record_audit(
         &self,
         request: &RequestMeta,
@@ -83,19 +75,15 @@ impl AppState {
         target: String,
         summary: serde_json::Value,
     ) {
-        self.audit
-            .record(crate::store::NewAuditEntry {
-                tenant_id: tenant.to_string(),
-                id: crate::admin::audit::new_entry_id(),
-                at: crate::crypto::now(),
-                actor,
-                action: action.to_string(),
-                target,
-                summary,
-                request_id: request.request_id.clone(),
-                client_addr: request.client_addr.clone(),
-            })
-            .await;
+        self.audit.record(Self::audit_entry(request, tenant, actor, action, target, summary)).await;
+    }
+
+    /// Tallies a high-volume event under `key` (see [`crate::admin::audit::AuditLog::tally`]):
+    /// one entry per key and window, with a count, instead of one per event; the request id
+    /// is kept as a sample.
+    pub(crate) fn tally_audit(&self, key: String, request: &RequestMeta, entry: crate::store::NewAuditEntry) {
+        let sample = request.request_id.clone().map_or(serde_json::Value::Null, serde_json::Value::String);
+        self.audit.tally(key, entry, sample);
     }
 }
 

@@ -130,7 +130,7 @@ async fn audit_failure(s: &AppState, meta: &RequestMeta, endpoint: &str, seen: &
         e.code.as_str(),
         meta.client_addr.as_deref().unwrap_or("")
     );
-    s.tally_audit(key, meta, &tenant, actor, "token.failure", target, summary);
+    s.tally_audit(key, meta, AppState::audit_entry(meta, &tenant, actor, "token.failure", target, summary));
 }
 
 /// `token.issue`: the grant, the client, the subject and tenant of the access token, its
@@ -186,7 +186,7 @@ async fn audit_issue(s: &AppState, meta: &RequestMeta, seen: &Seen, res: &TokenR
     let grant = seen.grant_type.as_deref().unwrap_or("");
     if matches!(grant, "client_credentials" | crate::oauth::grants::token_exchange::GRANT_TYPE) {
         let key = format!("token.issue|{}|{}|{target}|{grant}|{}", c.tnt, c.client_id, c.aud);
-        s.tally_audit(key, meta, &c.tnt, actor, "token.issue", target, summary);
+        s.tally_audit(key, meta, AppState::audit_entry(meta, &c.tnt, actor, "token.issue", target, summary));
     } else {
         s.record_audit(meta, &c.tnt, actor, "token.issue", target, summary).await;
     }
