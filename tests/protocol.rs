@@ -5,6 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::spki::{spki_der, spki_pem};
 use common::*;
 use serde_json::Value;
 use tessera::store::DEFAULT_TENANT;
@@ -338,56 +339,6 @@ async fn malformed_bodies_are_invalid_request(b: Backend) {
     assert_eq!((status, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
     let (_, e) = send("application/x-www-form-urlencoded", b"grant_type=urn%3Aexample%3Anope").await;
     assert_eq!(e["error"], "unsupported_grant_type");
-}
-
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn der_uint(big_endian: &[u8]) -> Vec<u8> {
-    let mut v: Vec<u8> = big_endian.iter().copied().skip_while(|b| *b == 0).collect();
-    if v.first().is_none_or(|b| b & 0x80 != 0) {
-        v.insert(0, 0);
-    }
-    der(0x02, &v)
-}
-
-/// The DER SubjectPublicKeyInfo of a public JWK (P-256, RSA or Ed25519): the public key's
-/// bytes as `openssl pkey -pubout -outform DER` prints them. (tests/vectors.rs checks the same
-/// construction against the DER aws-lc derives from the private key.)
-fn spki_der(jwk: &Value) -> Vec<u8> {
-    const EC_P256: &[u8] = &[
-        0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
-        0x07,
-    ];
-    const RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
-    const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
-    let field = |name: &str| tessera::crypto::b64url_decode(jwk[name].as_str().unwrap()).unwrap();
-    let (algorithm, key) = match jwk["kty"].as_str().unwrap() {
-        "EC" => (EC_P256, [&[4u8][..], &field("x"), &field("y")].concat()),
-        "RSA" => (RSA, der(0x30, &[der_uint(&field("n")), der_uint(&field("e"))].concat())),
-        "OKP" => (ED25519, field("x")),
-        other => panic!("unexpected key type {other}"),
-    };
-    der(0x30, &[der(0x30, algorithm), der(0x03, &[&[0u8][..], &key].concat())].concat())
-}
-
-/// The `-----BEGIN PUBLIC KEY-----` PEM of a DER SubjectPublicKeyInfo.
-fn spki_pem(spki: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(spki);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
 }
 
 async fn forged_tokens_are_refused_at_userinfo(b: Backend) {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kv;
+pub mod spki;
 pub mod store;
 
 use std::sync::{Arc, OnceLock};
