@@ -48,19 +48,16 @@ pub async fn authenticate(p: &Provider, token: &str) -> Result<BearerCaller, Bea
 /// is recorded at most once a minute.
 async fn by_api_token(p: &Provider, token: &str) -> Result<BearerCaller, BearerError> {
     let invalid = || BearerError::Unauthorized("the API token is invalid, expired or revoked".into());
-    if !api_token::is_well_formed(token) {
-        return Err(BearerError::Unauthorized("the API token is malformed (prefix or checksum)".into()));
-    }
-    let now = crate::crypto::now();
-    let found = p.stores.credentials.find_api_token(&crate::crypto::hash_secret(token)).await?;
-    let t = found.filter(|t| t.is_usable(now)).ok_or_else(invalid)?;
+    let t = match api_token::check(p, token, crate::crypto::now()).await {
+        Ok(t) => t,
+        Err(api_token::Refused::Malformed) => {
+            return Err(BearerError::Unauthorized("the API token is malformed (prefix or checksum)".into()));
+        }
+        Err(api_token::Refused::Unusable) => return Err(invalid()),
+        Err(api_token::Refused::Store(e)) => return Err(e.into()),
+    };
     let account = p.stores.service_accounts.get_service_account(&t.tenant_id, &t.service_account_id).await?;
     let account = account.ok_or_else(invalid)?;
-    if t.last_used_at.is_none_or(|at| now - at >= 60)
-        && let Err(e) = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await
-    {
-        tracing::warn!(error = %e, "recording an API token's last use failed");
-    }
     Ok(BearerCaller { actor: Actor::service_account(account.id, account.name), tenant: t.tenant_id })
 }
 

@@ -63,6 +63,36 @@ pub fn is_well_formed(token: &str) -> bool {
     checksum(random) == sum
 }
 
+/// Don't write `last_used_at` more often than this per token: tokens are used on hot paths.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// Why a presented API token was refused.
+#[derive(Debug)]
+pub enum Refused {
+    /// Not a `tsa_` token with a correct checksum: refused without a database lookup.
+    Malformed,
+    /// Unknown, expired or revoked.
+    Unusable,
+    Store(crate::store::StoreError),
+}
+
+/// The stored token for a presented API token, if it is well formed, known, unexpired and
+/// unrevoked (found by its SHA-256, so nothing is compared in clear); records the use, at
+/// most once a minute. The one check behind the token exchange and the Bearer credentials.
+pub async fn check(p: &super::Provider, token: &str, now: i64) -> Result<crate::store::ApiToken, Refused> {
+    if !is_well_formed(token) {
+        return Err(Refused::Malformed);
+    }
+    let found = p.stores.credentials.find_api_token(&hash_secret(token)).await.map_err(Refused::Store)?;
+    let t = found.filter(|t| t.is_usable(now)).ok_or(Refused::Unusable)?;
+    if t.last_used_at.is_none_or(|at| now - at >= TOUCH_INTERVAL_SECS)
+        && let Err(e) = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await
+    {
+        tracing::warn!(error = %e, "recording an API token's last use failed");
+    }
+    Ok(t)
+}
+
 /// Whether the string starts like an API token (to route it), well formed or not.
 pub fn looks_like(token: &str) -> bool {
     token.starts_with(PREFIX)

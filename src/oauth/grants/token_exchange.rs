@@ -21,7 +21,6 @@
 use serde_json::{Value, json};
 
 use super::{TokenRequest, TokenResponse};
-use crate::crypto::hash_secret;
 use crate::keys::Typ;
 use crate::oauth::foreign_jwt::{self, JwtError};
 use crate::oauth::tokens::{self, AccessClaims, Authz, Subject, Who};
@@ -33,9 +32,6 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
-
-/// Don't write `last_used_at` more often than this per token: the exchange is a hot path.
-const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// The principal a subject or actor token stands for.
 struct Principal {
@@ -184,18 +180,16 @@ async fn resolve(p: &Provider, token: &str, kind: &str, now: i64, param: &str) -
 }
 
 async fn from_api_token(p: &Provider, token: &str, now: i64, param: &str) -> OAuthResult<Principal> {
-    if !api_token::is_well_formed(token) {
-        return Err(invalid_subject(format!("{param} is not a well-formed API token (prefix or checksum)")));
-    }
-    let found = p.stores.credentials.find_api_token(&hash_secret(token)).await?;
-    let Some(t) = found.filter(|t| t.is_usable(now)) else {
-        return Err(invalid_subject(format!("{param} is unknown, expired or revoked")));
+    let t = match api_token::check(p, token, now).await {
+        Ok(t) => t,
+        Err(api_token::Refused::Malformed) => {
+            return Err(invalid_subject(format!("{param} is not a well-formed API token (prefix or checksum)")));
+        }
+        Err(api_token::Refused::Unusable) => {
+            return Err(invalid_subject(format!("{param} is unknown, expired or revoked")));
+        }
+        Err(api_token::Refused::Store(e)) => return Err(e.into()),
     };
-    if t.last_used_at.is_none_or(|at| now - at >= TOUCH_INTERVAL_SECS)
-        && let Err(e) = p.stores.credentials.touch_api_token(&t.tenant_id, &t.id, now).await
-    {
-        tracing::warn!(error = %e, "recording an API token's last use failed");
-    }
     Ok(Principal {
         tenant_id: t.tenant_id,
         kind: MemberKind::ServiceAccount,
