@@ -340,6 +340,7 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::ServiceAccounts(ServiceAccounts { remote, cmd }) => {
             crate::cli_admin::run(&config, &remote, crate::cli_admin::ApiCmd::ServiceAccounts(cmd)).await
         }
+        Command::Keys(cmd) if config.keys.store == "database" => keys_in_database(&config, cmd).await,
         Command::Keys(cmd) => keys(&config, cmd),
         Command::Audit(AuditCmd::Verify) => {
             let stores = server::open_stores(&config).await?;
@@ -370,6 +371,31 @@ fn keys(config: &Config, cmd: KeysCmd) -> Result<(), BoxError> {
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else if list.is_empty() {
                 println!("no keys in {}: they are generated on first start", folder.dir().display());
+            } else {
+                print!("{}", key_table(&list));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tessera keys …` with `keys.store = "database"`: the same commands on the shared rows.
+/// A rotation racing another instance's is refused, and changes nothing.
+async fn keys_in_database(config: &Config, cmd: KeysCmd) -> Result<(), BoxError> {
+    let stores = server::open_stores(config).await?;
+    let db = crate::keys::db::KeyDb::from_config(config, stores.signing_keys.clone())?;
+    match cmd {
+        KeysCmd::Rotate { alg, publication_window_secs } => {
+            let window = publication_window_secs.map_or(db.policy().publication_window_secs, |w| w as i64);
+            let rotation = db.rotate(&alg.algs(), window, now()).await?;
+            print!("{}", rotation_text(&rotation));
+        }
+        KeysCmd::List { json } => {
+            let list = db.list(now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            } else if list.is_empty() {
+                println!("no keys in the database: they are generated on first start");
             } else {
                 print!("{}", key_table(&list));
             }

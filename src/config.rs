@@ -81,11 +81,20 @@ impl std::fmt::Debug for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
+    /// Where the signing keys live: `folder` (the keys folder, one node or a shared volume)
+    /// or `database` (sealed rows shared by every instance).
+    pub store: String,
     /// Folder of the signing keys; created, with keys generated, on first start.
     pub dir: PathBuf,
+    /// With `store = "database"`: 64 hex digits (32 bytes) that seal the private keys with
+    /// AES-256-GCM. A secret: set it through `TESSERA__KEYS__ENCRYPTION_KEY_FILE`.
+    pub encryption_key: Option<String>,
+    /// With `store = "database"`: rotate each algorithm's key when it has signed this long
+    /// (0: only by `tessera keys rotate`). Instances agree on who does it through the database.
+    pub rotation_interval_secs: u64,
     /// Default JWS algorithm of access tokens: ES256, RS256 or EdDSA.
     pub access_token_alg: String,
     /// Default JWS algorithm of ID tokens. OIDC requires RS256 to be available.
@@ -135,9 +144,26 @@ impl Default for StateConfig {
         }
     }
 }
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("store", &self.store)
+            .field("dir", &self.dir)
+            .field("encryption_key", &self.encryption_key.as_ref().map(|_| "<redacted>"))
+            .field("rotation_interval_secs", &self.rotation_interval_secs)
+            .field("access_token_alg", &self.access_token_alg)
+            .field("id_token_alg", &self.id_token_alg)
+            .field("publication_window_secs", &self.publication_window_secs)
+            .finish()
+    }
+}
+
 impl Default for KeysConfig {
     fn default() -> Self {
         Self {
+            store: "folder".into(),
+            encryption_key: None,
+            rotation_interval_secs: 0,
             dir: PathBuf::from("keys"),
             access_token_alg: "ES256".into(),
             id_token_alg: "RS256".into(),
@@ -248,6 +274,26 @@ impl Config {
             if !ALGORITHMS.contains(&alg.as_str()) {
                 return bad(key, format!("'{alg}' is not supported; use one of ES256, RS256, EdDSA"));
             }
+        }
+        match (self.keys.store.as_str(), &self.keys.encryption_key) {
+            ("folder", _) => {}
+            ("database", Some(key)) if crate::keys::db::parse_encryption_key(key).is_some() => {}
+            ("database", _) => {
+                return bad(
+                    "keys.encryption_key",
+                    "keys.store = \"database\" needs 64 hex digits (32 random bytes, `openssl rand -hex 32`), \
+                     the same on every instance; set TESSERA__KEYS__ENCRYPTION_KEY_FILE to a file holding them"
+                        .into(),
+                );
+            }
+            (other, _) => return bad("keys.store", format!("'{other}' is not a key store; use folder or database")),
+        }
+        let interval = self.keys.rotation_interval_secs;
+        if interval != 0 && !(86_400..=365 * 86_400).contains(&interval) {
+            return bad(
+                "keys.rotation_interval_secs",
+                format!("{interval} is out of range; use 0 (never) or 86400 (a day) to 31536000 (a year)"),
+            );
         }
         let window = self.keys.publication_window_secs;
         let min_window = crate::keys::MIN_PUBLICATION_WINDOW_SECS as u64;
@@ -432,6 +478,14 @@ mod tests {
             ("TESSERA__TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "five", "access_token_lifetime_secs"),
             ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "300", "stale-while-revalidate"),
             ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "360", "at least 420 seconds"),
+            ("TESSERA__MAIL__FROM", "not an address", "mail.from"),
+            ("TESSERA__MAIL__SMTP_HOST", "smtp example.com", "mail.smtp_host"),
+            ("TESSERA__MAIL__SMTP_PASSWORD", "pw", "set the username too"),
+            ("TESSERA__PASSWORDS__RESET_LINK_LIFETIME_SECS", "86400", "60 to 3600"),
+            ("TESSERA__PASSWORDS__THROTTLE_MAX_DELAY_SECS", "0", "throttle_max_delay_secs"),
+            ("TESSERA__KEYS__STORE", "vault", "folder or database"),
+            ("TESSERA__KEYS__STORE", "database", "TESSERA__KEYS__ENCRYPTION_KEY_FILE"),
+            ("TESSERA__KEYS__ROTATION_INTERVAL_SECS", "60", "86400"),
         ] {
             let e = Config::load_from(None, &env(&[(k, v)])).unwrap_err();
             assert!(e.0.contains(needle), "{k}={v}: {e}");

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod http;
 pub mod keys;
 pub mod kv;
+pub mod metrics;
 pub mod oauth;
 pub mod password;
 pub mod rbac;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, StateBackend};
 use crate::crypto::now;
 use crate::http::{AppState, app};
+use crate::keys::db::{DbKeyReloader, KeyDb};
 use crate::keys::{Alg, KeyFolder, KeyPolicy, KeyReloader, KeySet, RELOAD_INTERVAL_SECS, SharedKeys};
 use crate::kv::{Kv, MemoryKv, RedisKv};
 use crate::oauth::{Provider, Settings};
@@ -48,9 +49,16 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (server.listen): {e}", config.server.listen))?;
-    let folder = KeyFolder::new(&config.keys.dir, KeyPolicy::from_config(&config));
-    let (keys, reloader) = KeyReloader::start(folder, now())?;
     let stores = open_stores(&config).await?;
+    let (keys, reloader) = if config.keys.store == "database" {
+        let db = KeyDb::from_config(&config, stores.signing_keys.clone())?;
+        let (keys, reloader) = DbKeyReloader::start(db, now()).await?;
+        (keys, Reloader::Database(reloader, config.keys.rotation_interval_secs as i64))
+    } else {
+        let folder = KeyFolder::new(&config.keys.dir, KeyPolicy::from_config(&config));
+        let (keys, reloader) = KeyReloader::start(folder, now())?;
+        (keys, Reloader::Folder(reloader))
+    };
     let kv = open_kv(&config).await?;
     let state = state(&config, Arc::new(keys), stores.clone(), kv.clone());
     spawn_key_reloader(reloader, state.provider.keys.clone());
@@ -76,11 +84,51 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Re-reads the keyring every [`RELOAD_INTERVAL_SECS`] so that a rotation made with
-/// `tessera keys rotate` reaches the JWKS without a restart, and logs each switch of the
-/// signing key (those follow the clock and need no reload). A keyring that fails to load is
-/// logged and the current keys stay in use.
-fn spawn_key_reloader(mut reloader: KeyReloader, keys: SharedKeys) {
+/// Where the running server re-reads its keys from.
+enum Reloader {
+    /// The keys folder's keyring.
+    Folder(KeyReloader),
+    /// The `signing_keys` table, with the scheduled rotation interval (0: none).
+    Database(DbKeyReloader, i64),
+}
+
+impl Reloader {
+    /// Rotates what is due (database only; exactly one instance wins each rotation), then
+    /// returns the new key set if the keys changed. `None` if the folder's blocking task died.
+    async fn poll(self) -> Option<(Self, Result<Option<KeySet>, crate::keys::KeyError>)> {
+        match self {
+            Reloader::Folder(mut reloader) => {
+                let polled = tokio::task::spawn_blocking(move || {
+                    let result = reloader.poll(now());
+                    (reloader, result)
+                })
+                .await;
+                polled.ok().map(|(reloader, result)| (Reloader::Folder(reloader), result))
+            }
+            Reloader::Database(mut reloader, interval) => {
+                if interval > 0 {
+                    match reloader.db().rotate_due(interval, now()).await {
+                        Ok(done) => {
+                            for r in done {
+                                let kids: Vec<&str> = r.added.iter().map(|k| k.meta.kid.as_str()).collect();
+                                tracing::info!(?kids, "scheduled key rotation: added keys to the database");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; will retry"),
+                    }
+                }
+                let result = reloader.poll(now()).await;
+                Some((Reloader::Database(reloader, interval), result))
+            }
+        }
+    }
+}
+
+/// Re-reads the keyring (or the database's keys) every [`RELOAD_INTERVAL_SECS`] so that a
+/// rotation made with `tessera keys rotate`, or by another instance, reaches the JWKS without
+/// a restart, and logs each switch of the signing key (those follow the clock and need no
+/// reload). Keys that fail to load are logged and the current keys stay in use.
+fn spawn_key_reloader(mut reloader: Reloader, keys: SharedKeys) {
     let signing = |set: &KeySet, at: i64| Alg::ALL.map(|a| set.active_kid(a, at).to_string());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(RELOAD_INTERVAL_SECS as u64));
@@ -89,12 +137,7 @@ fn spawn_key_reloader(mut reloader: KeyReloader, keys: SharedKeys) {
         let mut active = signing(&keys.current(), now());
         loop {
             tick.tick().await;
-            let polled = tokio::task::spawn_blocking(move || {
-                let result = reloader.poll(now());
-                (reloader, result)
-            })
-            .await;
-            let Ok((back, result)) = polled else {
+            let Some((back, result)) = reloader.poll().await else {
                 tracing::error!("the key reloader stopped");
                 return;
             };
@@ -106,7 +149,7 @@ fn spawn_key_reloader(mut reloader: KeyReloader, keys: SharedKeys) {
                     keys.replace(Arc::new(set));
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "the keyring could not be loaded; the current keys stay in use"),
+                Err(e) => tracing::warn!(error = %e, "the keys could not be loaded; the current keys stay in use"),
             }
             let at = now();
             let current = keys.current();

@@ -168,6 +168,7 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
         Some(u) if ok && !u.disabled => u,
         other => {
             tracing::info!(tenant = %req.tenant_id, "sign-in failed");
+            s.provider.metrics.signin_failed();
             let actor = other.as_ref().map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "anonymous".into());
             let summary = json!({ "username": username.trim().chars().take(200).collect::<String>() });
             signin_audit(&s, &meta, &req.tenant_id, &actor, "signin.failure", summary).await;

@@ -161,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             pages::error_page(axum::http::StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
         })
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track_metrics))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -176,6 +177,23 @@ pub fn app(state: AppState) -> Router {
                 }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+/// Counts each routed request and its latency by route template (see [`crate::metrics`]).
+async fn track_metrics(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    s.provider.metrics.record_request(&route, method.as_str(), response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// Reads one cookie from the request headers.

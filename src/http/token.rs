@@ -201,6 +201,7 @@ async fn token(
     let mut seen = Seen::default();
     match issue(&s, &headers, &body, &mut seen).await {
         Ok(res) => {
+            s.provider.metrics.token_issued(seen.grant_type.as_deref().unwrap_or(""));
             audit_issue(&s, &meta, &seen, &res).await;
             Ok(no_store(Json(res).into_response()))
         }

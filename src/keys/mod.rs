@@ -12,6 +12,7 @@
 //! [`folder`] keeps keys on disk (private PEM files plus a public `keyring.json`) and rotates
 //! them; [`SharedKeys`] lets a running server swap in a changed keyring without a restart.
 
+pub mod db;
 pub mod folder;
 mod material;
 
@@ -126,6 +127,9 @@ pub enum KeyError {
     /// A keyring or a rotation refused, with the reason and what to do instead.
     #[error("{0}")]
     Refused(String),
+    /// The keys in the database (`keys.store = "database"`) cannot be read or written.
+    #[error("signing keys in the database: {0}")]
+    Database(String),
 }
 
 /// Why a token presented to Tessera was refused. Never more detail than this reaches a client.

@@ -79,6 +79,8 @@ pub struct Provider {
     clients: ClientCache,
     /// External issuers' keys (workload identity).
     pub remote_jwks: remote_jwks::RemoteJwks,
+    /// Prometheus figures of this server (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Provider {
@@ -90,6 +92,7 @@ impl Provider {
             kv,
             clients: ClientCache::default(),
             remote_jwks: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! behind them is decided once, by the database URL, in [`connect`].
 
 mod models;
+mod signing_keys;
 mod sql;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use models::*;
+pub use signing_keys::*;
 
 /// A storage failure. `Conflict` and `NotFound` are domain outcomes the HTTP layer maps to
 /// 409 and 404; `Backend` is an internal cause that is logged, never shown to a client.
@@ -449,6 +451,7 @@ pub struct Stores {
     pub epochs: Arc<dyn EpochStore>,
     pub audit: Arc<dyn AuditStore>,
     pub health: Arc<dyn StoreHealth>,
+    pub signing_keys: Arc<dyn SigningKeyStore>,
     pub scim: Arc<dyn ScimStore>,
     /// Which backend this is ("sqlite" or "postgres"), for logs and readiness output.
     pub backend: &'static str,

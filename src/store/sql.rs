@@ -19,6 +19,7 @@ mod migrations;
 mod principals;
 mod rbac;
 mod scim;
+mod signing_keys;
 mod tenants;
 mod tokens;
 
@@ -39,6 +40,8 @@ use super::{
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a PostgreSQL connection from the pool.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Opens the database named by `opts.url`, applies pending migrations and returns the stores.
 pub(super) async fn connect(opts: &ConnectOptions) -> StoreResult<Stores> {
@@ -106,8 +109,15 @@ async fn connect_postgres(opts: &ConnectOptions) -> StoreResult<Stores> {
             .map_err(backend)?;
     }
     conn.close().await.map_err(backend)?;
-    let pool =
-        PgPoolOptions::new().max_connections(opts.max_connections).connect_with(options).await.map_err(backend)?;
+    // A request waits at most PG_ACQUIRE_TIMEOUT for a connection: while PostgreSQL is down
+    // (a restart) it fails in bounded time instead of hanging for sqlx's default 30 s, and the
+    // pool reconnects by itself once the server is back.
+    let pool = PgPoolOptions::new()
+        .max_connections(opts.max_connections)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(backend)?;
     let migrator = migrations::migrator(migrations::POSTGRES).map_err(StoreError::Backend)?;
     migrator.run(&pool).await.map_err(backend)?;
     Ok(stores(SqlStore { pool }, "postgres"))
@@ -156,6 +166,7 @@ where
         + EpochStore
         + AuditStore
         + StoreHealth
+        + super::SigningKeyStore
         + super::ScimStore,
 {
     let store = Arc::new(store);
@@ -174,6 +185,7 @@ where
         epochs: store.clone(),
         audit: store.clone(),
         health: store.clone(),
+        signing_keys: store.clone(),
         scim: store,
         backend,
     }

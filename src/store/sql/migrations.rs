@@ -33,7 +33,13 @@ macro_rules! embed_migrations {
 }
 
 // Never edit a file that has been released: add the next one instead.
-embed_migrations!["0001_init.sql", "0002_access_model.sql", "0003_service_account_tokens.sql", "0004_scim.sql"];
+embed_migrations![
+    "0001_init.sql",
+    "0002_access_model.sql",
+    "0003_service_account_tokens.sql",
+    "0004_scim.sql",
+    "0006_signing_keys.sql"
+];
 
 /// Builds a migrator over embedded files, failing on a file name sqlx could not resolve.
 pub(super) fn migrator(files: &'static [Embedded]) -> Result<Migrator, String> {
