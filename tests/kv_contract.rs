@@ -85,6 +85,10 @@ contracts!(
     concurrent_compare_and_swap_has_one_winner,
     delete_removes_value,
     delete_of_missing_key_is_ok,
+    increment_counts_from_one,
+    increment_keeps_the_first_expiry,
+    increment_of_a_non_counter_is_an_error,
+    concurrent_increments_are_all_counted,
     revoked_grant_is_reported,
     grant_revocation_expires,
     ping_succeeds,
@@ -360,4 +364,39 @@ async fn redis_connect_to_silent_server_fails_in_bounded_time() {
 async fn redis_invalid_url_is_an_error_without_the_url() {
     let err = RedisKv::connect("not a url :secret-password", "test:").await.unwrap_err();
     assert!(!err.to_string().contains("secret-password"), "{err}");
+}
+
+async fn increment_counts_from_one(kv: &dyn Kv) {
+    assert_eq!(kv.increment("fail:a", LONG).await.unwrap(), 1);
+    assert_eq!(kv.increment("fail:a", LONG).await.unwrap(), 2);
+    assert_eq!(kv.increment("fail:b", LONG).await.unwrap(), 1, "counters are per key");
+    assert_eq!(kv.get("fail:a").await.unwrap().as_deref(), Some(&b"2"[..]), "reads back as decimal ASCII");
+    kv.delete("fail:a").await.unwrap();
+    assert_eq!(kv.increment("fail:a", LONG).await.unwrap(), 1, "a deleted counter starts again");
+}
+
+async fn increment_keeps_the_first_expiry(kv: &dyn Kv) {
+    assert_eq!(kv.increment("fail:w", SHORT).await.unwrap(), 1);
+    // A later increment with a long TTL does not extend the window.
+    assert_eq!(kv.increment("fail:w", LONG).await.unwrap(), 2);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(kv.get("fail:w").await.unwrap(), None);
+    assert_eq!(kv.increment("fail:w", LONG).await.unwrap(), 1, "an expired counter starts again at 1");
+}
+
+async fn increment_of_a_non_counter_is_an_error(kv: &dyn Kv) {
+    kv.put("fail:text", b"not a number", LONG).await.unwrap();
+    assert!(kv.increment("fail:text", LONG).await.is_err());
+    assert_eq!(kv.get("fail:text").await.unwrap().as_deref(), Some(&b"not a number"[..]), "left unchanged");
+}
+
+async fn concurrent_increments_are_all_counted(kv: &Arc<dyn Kv>) {
+    let mut set = JoinSet::new();
+    for _ in 0..RACERS {
+        let kv = kv.clone();
+        set.spawn(async move { kv.increment("fail:race", LONG).await.unwrap() });
+    }
+    let mut seen: Vec<u64> = set.join_all().await;
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=RACERS as u64).collect::<Vec<_>>(), "each caller gets a distinct count");
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Kv, KvResult, MAX_TTL, revoked_grant_key};
+use super::{Kv, KvError, KvResult, MAX_TTL, revoked_grant_key};
 
 /// Number of independently locked shards. A power of two keeps the index a mask.
 const SHARDS: usize = 16;
@@ -173,6 +173,23 @@ impl Kv for MemoryKv {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> KvResult<u64> {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        if let Some(entry) = shard.live(key, now) {
+            let n = std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| KvError("increment: the key does not hold a counter".to_owned()))?
+                .saturating_add(1);
+            // The window's expiry stays where the first increment put it.
+            entry.value = n.to_string().into_bytes();
+            return Ok(n);
+        }
+        shard.insert(key, Entry::new(b"1", now, ttl), now);
+        Ok(1)
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {

@@ -1,6 +1,6 @@
 //! Short-lived protocol state behind a tiny TTL key-value interface: authorization codes,
-//! pending authorization requests, login sessions, refresh-token families and revoked token
-//! ids. One implementation in memory (a single node), one on Redis (several nodes).
+//! pending authorization requests, login sessions, refresh-token families, revoked token
+//! ids, password-reset links and sign-in failure counters. One implementation in memory (a single node), one on Redis (several nodes).
 //!
 //! Keys are plain strings chosen by the callers (`code:…`, `session:…`); implementations add
 //! their own namespace prefix so several instances or tests can share one Redis.
@@ -44,6 +44,11 @@ pub trait Kv: Send + Sync {
     /// Replaces the value with `new` (and a fresh `ttl`) only if it currently equals
     /// `expected`; true if replaced. Used to rotate refresh tokens exactly once.
     async fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8], ttl: Duration) -> KvResult<bool>;
+    /// Adds one to the counter under `key` and returns the new count. An absent or expired
+    /// counter starts at 1 and expires `ttl` later; later increments keep that expiry (a fixed
+    /// window), so a counter always goes away. The value reads back (`get`) as decimal ASCII; a
+    /// key holding anything else is an error. Used for sign-in throttling.
+    async fn increment(&self, key: &str, ttl: Duration) -> KvResult<u64>;
     /// Removes `key` (no error if absent).
     async fn delete(&self, key: &str) -> KvResult<()>;
     /// Marks a grant (one authorization and everything issued from it) as revoked for `ttl`.

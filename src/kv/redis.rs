@@ -46,6 +46,17 @@ end
 return 0
 ";
 
+/// `KEYS[1]`: the counter; `ARGV[1]`: TTL in milliseconds. `INCR`, and the expiry set by the
+/// increment that created the key, in one atomic step (a crash between the two could
+/// otherwise leave a counter that never expires).
+const INCREMENT_LUA: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+";
+
 /// Short-lived state in Redis (6.2 or later, for `GETDEL`).
 ///
 /// Cheap to share behind an `Arc`; all methods take `&self`.
@@ -53,6 +64,7 @@ pub struct RedisKv {
     connection: ConnectionManager,
     prefix: String,
     compare_and_swap: Script,
+    increment: Script,
 }
 
 impl RedisKv {
@@ -74,8 +86,12 @@ impl RedisKv {
             let connection = ConnectionManager::new_with_config(client, config)
                 .await
                 .map_err(|err| backend_error("connect", &err))?;
-            let kv =
-                RedisKv { connection, prefix: prefix.to_owned(), compare_and_swap: Script::new(COMPARE_AND_SWAP_LUA) };
+            let kv = RedisKv {
+                connection,
+                prefix: prefix.to_owned(),
+                compare_and_swap: Script::new(COMPARE_AND_SWAP_LUA),
+                increment: Script::new(INCREMENT_LUA),
+            };
             kv.ping().await?;
             Ok(kv)
         };
@@ -173,6 +189,18 @@ impl Kv for RedisKv {
             .await
             .map_err(|err| backend_error("compare_and_swap", &err))?;
         Ok(swapped == 1)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> KvResult<u64> {
+        let mut connection = self.connection.clone();
+        let count: i64 = self
+            .increment
+            .key(self.key(key))
+            .arg(ttl_millis(ttl))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|err| backend_error("increment", &err))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
