@@ -3,13 +3,27 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-/// Argon2id with the OWASP-recommended parameters (19 MiB, 2 iterations, 1 lane).
+/// The current parameters: OWASP's recommendation for Argon2id (19 MiB, 2 iterations, 1
+/// lane). A hash made with others is replaced at the next successful sign-in
+/// ([`needs_rehash`]), so changing them here upgrades every active account.
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters")
+}
+
 fn hasher() -> Argon2<'static> {
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters"),
-    )
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+}
+
+/// Whether a stored hash was made with another algorithm, version or parameters than today's
+/// (or cannot be read): after a successful verification, store a new hash.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else { return true };
+    let current = params();
+    parsed.algorithm != Algorithm::Argon2id.ident()
+        || parsed.version != Some(Version::V0x13 as u32)
+        || Params::try_from(&parsed).map_or(true, |p| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) != (current.m_cost(), current.t_cost(), current.p_cost())
+        })
 }
 
 /// Hashes a password into a PHC string (salt included).
@@ -21,10 +35,11 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Verifies a password against a PHC string in constant time.
+/// Verifies a password against a PHC string in constant time, with the parameters the
+/// string names (so hashes made with older parameters still verify).
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -59,5 +74,19 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("correct horsf", &h));
         assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_and_need_a_rehash() {
+        let old = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8 * 1024, 3, 1, None).unwrap());
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let h = old.hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(verify_password("correct horse", &h));
+        assert!(needs_rehash(&h));
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, params());
+        let h = argon2i.hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(needs_rehash(&h), "another algorithm");
+        assert!(!needs_rehash(&hash_password("correct horse")));
+        assert!(needs_rehash("not a phc string"));
     }
 }
