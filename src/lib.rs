@@ -19,5 +19,6 @@ pub mod password;
 pub mod rbac;
 pub mod server;
 pub mod store;
+pub mod webauthn;
 
 pub use http::{AppState, app};

@@ -40,7 +40,14 @@ pub async fn open_kv(config: &Config) -> Result<Arc<dyn Kv>, BoxError> {
 pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>) -> AppState {
     let audit = crate::admin::audit::AuditLog::start(stores.audit.clone());
     let provider = Provider::new(Settings::from_config(config), keys, stores, kv);
-    AppState { provider: Arc::new(provider), audit, secure_cookies: config.secure_cookies() }
+    let passkeys = match crate::webauthn::Passkeys::for_issuer(&config.server.issuer) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::info!("{e}");
+            None
+        }
+    };
+    AppState { provider: Arc::new(provider), audit, secure_cookies: config.secure_cookies(), passkeys }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -2,6 +2,7 @@
 //! back into responses. [`app`] builds the whole router from a state, so tests can run two
 //! apps in one process.
 
+mod account;
 pub mod admin;
 mod authorize;
 mod errors;
@@ -9,6 +10,7 @@ mod form;
 mod health;
 mod logout;
 mod pages;
+mod passkeys;
 pub mod scim;
 mod token;
 mod userinfo;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub audit: crate::admin::audit::AuditLog,
     /// Mark cookies `Secure` (when served over https).
     pub secure_cookies: bool,
+    /// The WebAuthn relying party; `None` when the issuer cannot be one (an IP address).
+    pub passkeys: Option<Arc<crate::webauthn::Passkeys>>,
 }
 
 impl AppState {
@@ -154,6 +158,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(authorize::router())
+        .merge(account::router())
+        .merge(passkeys::router())
         .merge(logout::router())
         .nest("/api/v1", admin::router())
         .nest("/scim/v2", scim::router())

@@ -3,6 +3,7 @@
 //! The business logic only sees `Arc<dyn ClientStore>` and friends; which database sits
 //! behind them is decided once, by the database URL, in [`connect`].
 
+mod account;
 mod models;
 mod signing_keys;
 mod sql;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use account::*;
 pub use models::*;
 pub use signing_keys::*;
 
@@ -428,6 +430,50 @@ pub trait ScimStore: Send + Sync {
     async fn put_scim_group_record(&self, tenant_id: &str, group_id: &str, record: &ScimRecord) -> StoreResult<()>;
 }
 
+/// Users' passkeys (WebAuthn credentials), rows of each user's home tenant.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// `NotFound` if the tenant has no such user, `Conflict` if the credential is registered
+    /// already (to anyone) or the id is taken.
+    async fn add_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, tenant_id: &str, user_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+    /// The passkey with this credential id, in any tenant: a discoverable sign-in knows the
+    /// credential before it knows the user. The tenant and the user are on the row.
+    async fn find_passkey(&self, credential_id: &str) -> StoreResult<Option<PasskeyRecord>>;
+    /// `NotFound` if the user has no such passkey; the same for the two methods below.
+    async fn rename_passkey(&self, tenant_id: &str, user_id: &str, id: &str, name: &str) -> StoreResult<()>;
+    async fn delete_passkey(&self, tenant_id: &str, user_id: &str, id: &str) -> StoreResult<()>;
+    /// Records a use: the credential as updated (its signature counter) and the time.
+    async fn touch_passkey(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        id: &str,
+        credential: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+}
+
+/// Users' preferences: theme and time zone (home tenant), default namespace (per tenant).
+#[async_trait]
+pub trait PreferenceStore: Send + Sync {
+    /// `None` until the user saves some.
+    async fn get_preferences(&self, tenant_id: &str, user_id: &str) -> StoreResult<Option<Preferences>>;
+    /// Creates or replaces them; `NotFound` if the tenant has no such user.
+    async fn put_preferences(&self, tenant_id: &str, user_id: &str, prefs: &Preferences, now: i64) -> StoreResult<()>;
+    async fn get_default_namespace(&self, tenant_id: &str, user_id: &str) -> StoreResult<Option<String>>;
+    /// Sets (`Some`) or clears (`None`) the user's default namespace in the tenant; `NotFound`
+    /// when setting it for a user without access to the tenant.
+    async fn set_default_namespace(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        namespace: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
+}
+
 /// Health of the durable store, for readiness.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -453,6 +499,8 @@ pub struct Stores {
     pub health: Arc<dyn StoreHealth>,
     pub signing_keys: Arc<dyn SigningKeyStore>,
     pub scim: Arc<dyn ScimStore>,
+    pub passkeys: Arc<dyn PasskeyStore>,
+    pub preferences: Arc<dyn PreferenceStore>,
     /// Which backend this is ("sqlite" or "postgres"), for logs and readiness output.
     pub backend: &'static str,
 }

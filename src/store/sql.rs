@@ -14,6 +14,7 @@
 //! own queries and its own `impl_*!` macro in the same style.
 
 mod access;
+mod account;
 mod audit;
 mod migrations;
 mod principals;
@@ -167,7 +168,9 @@ where
         + AuditStore
         + StoreHealth
         + super::SigningKeyStore
-        + super::ScimStore,
+        + super::ScimStore
+        + super::PasskeyStore
+        + super::PreferenceStore,
 {
     let store = Arc::new(store);
     Stores {
@@ -186,7 +189,9 @@ where
         audit: store.clone(),
         health: store.clone(),
         signing_keys: store.clone(),
-        scim: store,
+        scim: store.clone(),
+        passkeys: store.clone(),
+        preferences: store,
         backend,
     }
 }
