@@ -23,6 +23,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub log: LogConfig,
+    pub mail: MailConfig,
+    pub passwords: PasswordsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +191,121 @@ impl Default for LogConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Development: each message is written as an `.eml` file into `mail.folder`.
+    Folder,
+    /// An SMTP relay.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (required, not opportunistic); port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS); port 465.
+    Tls,
+    /// No TLS: only for a relay on this machine (loopback).
+    None,
+}
+
+/// Outgoing mail: password-reset links and change-password requests.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// With `transport = "folder"`: where messages are written.
+    pub folder: PathBuf,
+    /// The sender, `Name <address>` or `address`.
+    pub from: String,
+    pub smtp_host: String,
+    /// 0: the usual port of `smtp_security` (587, 465 or 25).
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    /// Empty: no authentication.
+    pub smtp_username: String,
+    /// A secret: set it through `TESSERA__MAIL__SMTP_PASSWORD_FILE`.
+    pub smtp_password: String,
+    pub smtp_timeout_secs: u64,
+}
+
+impl MailConfig {
+    /// The port to connect to.
+    pub fn smtp_port(&self) -> u16 {
+        match (self.smtp_port, self.smtp_security) {
+            (0, SmtpSecurity::Starttls) => 587,
+            (0, SmtpSecurity::Tls) => 465,
+            (0, SmtpSecurity::None) => 25,
+            (p, _) => p,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("folder", &self.folder)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_security", &self.smtp_security)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &if self.smtp_password.is_empty() { "" } else { "<redacted>" })
+            .field("smtp_timeout_secs", &self.smtp_timeout_secs)
+            .finish()
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Folder,
+            folder: PathBuf::from("data/mail"),
+            from: "Tessera <no-reply@localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 0,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_timeout_secs: 15,
+        }
+    }
+}
+
+/// Password resets and the throttling of password sign-ins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    /// How long a password-reset link works (it also works only once).
+    pub reset_link_lifetime_secs: u64,
+    /// Failed sign-ins for one username before each further failure locks it for a while.
+    pub throttle_account_free_failures: u64,
+    /// Failed sign-ins from one client address before the same.
+    pub throttle_address_free_failures: u64,
+    /// The first lock; each further failure doubles it, up to `throttle_max_delay_secs`.
+    pub throttle_base_delay_secs: u64,
+    pub throttle_max_delay_secs: u64,
+    /// Failures are counted over this window from the first one; a success clears the
+    /// username's count.
+    pub throttle_window_secs: u64,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        Self {
+            reset_link_lifetime_secs: 3600,
+            throttle_account_free_failures: 5,
+            throttle_address_free_failures: 50,
+            throttle_base_delay_secs: 1,
+            throttle_max_delay_secs: 900,
+            throttle_window_secs: 3600,
+        }
+    }
+}
+
 /// A configuration problem, with a message that says how to fix it.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -329,6 +446,7 @@ impl Config {
                 return bad(key, format!("{v} is out of range; use 1 to {max} seconds"));
             }
         }
+        self.validate_mail_and_passwords()?;
         if !matches!(self.log.format.as_str(), "json" | "text") {
             return bad("log.format", "use json or text".into());
         }
@@ -337,6 +455,47 @@ impl Config {
                 "log.level",
                 format!("'{}' is not a log filter; use info, debug or tessera=debug,info", self.log.level),
             );
+        }
+        Ok(())
+    }
+
+    fn validate_mail_and_passwords(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: String| Err(ConfigError(format!("{key} ({}): {msg}", env_name(key))));
+        let m = &self.mail;
+        if m.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("mail.from", format!("'{}' is not an address such as Tessera <no-reply@example.com>", m.from));
+        }
+        if m.smtp_host.is_empty() || m.smtp_host.chars().any(|c| c.is_whitespace() || c == '/') {
+            return bad("mail.smtp_host", "name the SMTP relay, such as smtp.example.com".into());
+        }
+        if m.transport == MailTransport::Smtp {
+            let loopback = matches!(m.smtp_host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+            if m.smtp_security == SmtpSecurity::None && !loopback {
+                return bad(
+                    "mail.smtp_security",
+                    "use starttls or tls: without TLS, reset links and the SMTP password cross the network in                      clear (none is allowed for a relay on this machine only)"
+                        .into(),
+                );
+            }
+        }
+        if m.smtp_username.is_empty() && !m.smtp_password.is_empty() {
+            return bad("mail.smtp_username", "a password is set: set the username too, or remove the password".into());
+        }
+        if m.smtp_timeout_secs == 0 || m.smtp_timeout_secs > 300 {
+            return bad("mail.smtp_timeout_secs", format!("{} is out of range; use 1 to 300", m.smtp_timeout_secs));
+        }
+        let p = &self.passwords;
+        for (key, v, min, max) in [
+            ("passwords.reset_link_lifetime_secs", p.reset_link_lifetime_secs, 60, 3600),
+            ("passwords.throttle_account_free_failures", p.throttle_account_free_failures, 1, 100),
+            ("passwords.throttle_address_free_failures", p.throttle_address_free_failures, 1, 100_000),
+            ("passwords.throttle_base_delay_secs", p.throttle_base_delay_secs, 1, 3600),
+            ("passwords.throttle_max_delay_secs", p.throttle_max_delay_secs, p.throttle_base_delay_secs, 86_400),
+            ("passwords.throttle_window_secs", p.throttle_window_secs, 60, 7 * 86_400),
+        ] {
+            if v < min || v > max {
+                return bad(key, format!("{v} is out of range; use {min} to {max}"));
+            }
         }
         Ok(())
     }
@@ -467,6 +626,29 @@ mod tests {
     }
 
     #[test]
+    fn smtp_without_tls_only_on_loopback() {
+        let smtp = |host: &str| {
+            Config::load_from(
+                None,
+                &env(&[
+                    ("TESSERA__MAIL__TRANSPORT", "smtp"),
+                    ("TESSERA__MAIL__SMTP_SECURITY", "none"),
+                    ("TESSERA__MAIL__SMTP_HOST", host),
+                ]),
+            )
+        };
+        let e = smtp("smtp.example.com").unwrap_err();
+        assert!(e.0.contains("TESSERA__MAIL__SMTP_SECURITY"), "{e}");
+        assert_eq!(smtp("127.0.0.1").unwrap().mail.smtp_port(), 25);
+        let c = Config::load_from(
+            None,
+            &env(&[("TESSERA__MAIL__SMTP_PASSWORD", "hunter22"), ("TESSERA__MAIL__SMTP_USERNAME", "u")]),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter22"), "the SMTP password is redacted in Debug");
+    }
+
+    #[test]
     fn invalid_values_say_how_to_fix_them() {
         for (k, v, needle) in [
             ("TESSERA__SERVER__LISTEN", "localhost", "TESSERA__SERVER__LISTEN"),
@@ -478,6 +660,11 @@ mod tests {
             ("TESSERA__TOKENS__ACCESS_TOKEN_LIFETIME_SECS", "five", "access_token_lifetime_secs"),
             ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "300", "stale-while-revalidate"),
             ("TESSERA__KEYS__PUBLICATION_WINDOW_SECS", "360", "at least 420 seconds"),
+            ("TESSERA__MAIL__FROM", "not an address", "mail.from"),
+            ("TESSERA__MAIL__SMTP_HOST", "smtp example.com", "mail.smtp_host"),
+            ("TESSERA__MAIL__SMTP_PASSWORD", "pw", "set the username too"),
+            ("TESSERA__PASSWORDS__RESET_LINK_LIFETIME_SECS", "86400", "60 to 3600"),
+            ("TESSERA__PASSWORDS__THROTTLE_MAX_DELAY_SECS", "0", "throttle_max_delay_secs"),
             ("TESSERA__KEYS__STORE", "vault", "folder or database"),
             ("TESSERA__KEYS__STORE", "database", "TESSERA__KEYS__ENCRYPTION_KEY_FILE"),
             ("TESSERA__KEYS__ROTATION_INTERVAL_SECS", "60", "86400"),

@@ -13,12 +13,13 @@ pub mod crypto;
 pub mod http;
 pub mod keys;
 pub mod kv;
+pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod password;
 pub mod rbac;
 pub mod server;
 pub mod store;
-pub mod webauthn;
+pub mod throttle;
 
 pub use http::{AppState, app};

@@ -39,15 +39,19 @@ pub async fn open_kv(config: &Config) -> Result<Arc<dyn Kv>, BoxError> {
 /// Builds the application state from its parts.
 pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>) -> AppState {
     let audit = crate::admin::audit::AuditLog::start(stores.audit.clone());
+    let throttle =
+        crate::throttle::Throttle::new(kv.clone(), crate::throttle::ThrottleSettings::from_config(&config.passwords));
     let provider = Provider::new(Settings::from_config(config), keys, stores, kv);
-    let passkeys = match crate::webauthn::Passkeys::for_issuer(&config.server.issuer) {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            tracing::info!("{e}");
-            None
-        }
-    };
-    AppState { provider: Arc::new(provider), audit, secure_cookies: config.secure_cookies(), passkeys }
+    // `validate()` checked the sender's address: this cannot fail on a loaded configuration.
+    let mail = crate::mail::Mailer::from_config(&config.mail).expect("a validated mail configuration");
+    AppState {
+        provider: Arc::new(provider),
+        audit,
+        secure_cookies: config.secure_cookies(),
+        mail,
+        throttle,
+        reset_link_ttl: Duration::from_secs(config.passwords.reset_link_lifetime_secs),
+    }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then finishes in-flight requests.

@@ -136,7 +136,14 @@ async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> 
     let hint = req.login_hint.as_deref().unwrap_or("");
     pages::login(
         StatusCode::OK,
-        &pages::LoginView { request_id: &id, csrf: &req.csrf, client_name: &name, username: hint, error: None },
+        &pages::LoginView {
+            request_id: &id,
+            csrf: &req.csrf,
+            client_name: &name,
+            username: hint,
+            error: None,
+            forgot_password_url: Some(&super::recovery::forgot_url(&id)),
+        },
     )
 }
 
@@ -151,27 +158,17 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
     };
     let username = f.get("username").unwrap_or_default();
     let password = crate::crypto::Secret::new(f.get("password").unwrap_or_default());
-    // Users are instance-wide identities; access to the client's tenant is checked after.
-    let user = match p.stores.users.find_user_by_username_any(username.trim()).await {
+    // Throttling, Argon2id, the audit of every failure and refusal, rehashing: one place.
+    let user = match super::password_signin::check(&s, &meta, &req.tenant_id, &username, &password).await {
         Ok(u) => u,
-        Err(e) => return step_response(p, Step::ErrorPage(e.into())),
+        Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let pw = password.expose().to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        let verified = password::verify_password(&pw, hash.as_deref().unwrap_or(password::dummy_hash()));
-        verified && hash.is_some()
-    })
-    .await
-    .unwrap_or(false);
     let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        other => {
+        Some(u) => u,
+        None => {
             tracing::info!(tenant = %req.tenant_id, "sign-in failed");
             s.provider.metrics.signin_failed();
-            let actor = other.as_ref().map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "anonymous".into());
-            let summary = json!({ "username": username.trim().chars().take(200).collect::<String>() });
-            signin_audit(&s, &meta, &req.tenant_id, &actor, "signin.failure", summary).await;
+            // Counted by the throttle and audited in password_signin::check.
             let name = client_name(p, &req).await;
             return pages::login(
                 StatusCode::UNAUTHORIZED,
@@ -181,6 +178,7 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
                     client_name: &name,
                     username: &username,
                     error: Some("Wrong username or password."),
+                    forgot_password_url: Some(&super::recovery::forgot_url(&id)),
                 },
             );
         }
@@ -193,12 +191,6 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
             }
             Err(e) => step_response(p, Step::ErrorPage(e)),
         };
-    }
-    // A user with a passkey confirms with it before the session starts.
-    if let Some(res) =
-        super::passkeys::second_factor(&s, super::passkeys::Resume::Authorize(id.clone()), &user, None).await
-    {
-        return res;
     }
     sign_in(&s, &meta, &headers, req, &id, &user).await
 }
@@ -213,40 +205,6 @@ async fn sign_in(
     request_id: &str,
     user: &User,
 ) -> Response {
-    sign_in_with(s, meta, headers, req, request_id, user, &["pwd"]).await
-}
-
-/// How a person proved who they are: the methods (`amr`, RFC 8176: `pwd`, `hwk`, `user`,
-/// `mfa`, and `fed` for an upstream provider) and, after a federated sign-in, the upstream
-/// session to end at logout.
-pub(super) struct SignedInBy<'a> {
-    pub amr: &'a [&'a str],
-    pub upstream: Option<crate::federation::UpstreamSession>,
-}
-
-impl<'a, const N: usize> From<&'a [&'a str; N]> for SignedInBy<'a> {
-    fn from(amr: &'a [&'a str; N]) -> Self {
-        Self { amr, upstream: None }
-    }
-}
-
-impl<'a> From<&'a [&'a str]> for SignedInBy<'a> {
-    fn from(amr: &'a [&'a str]) -> Self {
-        Self { amr, upstream: None }
-    }
-}
-
-/// [`sign_in`] by the methods `amr` (RFC 8176: `pwd`, `hwk`, `user`, `mfa`).
-pub(super) async fn sign_in_with(
-    s: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    req: PendingRequest,
-    request_id: &str,
-    user: &User,
-    how: impl Into<SignedInBy<'_>>,
-) -> Response {
-    let SignedInBy { amr, upstream } = how.into();
     let p = &s.provider;
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = cookie(headers, SESSION_COOKIE)
@@ -255,7 +213,7 @@ pub(super) async fn sign_in_with(
         return step_response(p, Step::ErrorPage(e));
     }
     let t = now();
-    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, amr, t).await {
+    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, &["pwd"], t).await {
         Ok(x) => x,
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
@@ -267,7 +225,7 @@ pub(super) async fn sign_in_with(
         &req.tenant_id,
         &actor,
         "signin.success",
-        json!({ "amr": amr, "client_id": req.client_id }),
+        json!({ "amr": ["pwd"], "client_id": req.client_id }),
     )
     .await;
     if let Err(e) = authorize::drop_pending(p, request_id).await {

@@ -2,7 +2,6 @@
 //! back into responses. [`app`] builds the whole router from a state, so tests can run two
 //! apps in one process.
 
-mod account;
 pub mod admin;
 mod authorize;
 mod errors;
@@ -10,7 +9,8 @@ mod form;
 mod health;
 mod logout;
 mod pages;
-mod passkeys;
+mod password_signin;
+mod recovery;
 pub mod scim;
 mod token;
 mod userinfo;
@@ -40,8 +40,12 @@ pub struct AppState {
     pub audit: crate::admin::audit::AuditLog,
     /// Mark cookies `Secure` (when served over https).
     pub secure_cookies: bool,
-    /// The WebAuthn relying party; `None` when the issuer cannot be one (an IP address).
-    pub passkeys: Option<Arc<crate::webauthn::Passkeys>>,
+    /// Outgoing mail (password resets, change-password requests).
+    pub mail: crate::mail::Mailer,
+    /// Brute-force protection of password sign-ins.
+    pub throttle: crate::throttle::Throttle,
+    /// How long a password-reset link works.
+    pub reset_link_ttl: Duration,
 }
 
 impl AppState {
@@ -158,8 +162,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(authorize::router())
-        .merge(account::router())
-        .merge(passkeys::router())
+        .merge(recovery::router())
         .merge(logout::router())
         .nest("/api/v1", admin::router())
         .nest("/scim/v2", scim::router())

@@ -54,19 +54,6 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 use axum::http::HeaderName;
 
-/// Lets a page run Tessera's own scripts (`/assets/…`, the passkey ceremonies) and call back
-/// to Tessera; nothing from elsewhere.
-pub fn allow_scripts(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    res
-}
-
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, title, &format!("<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>", esc(title), esc(message)))
 }
@@ -77,6 +64,8 @@ pub struct LoginView<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Where "Forgot your password?" leads, when password resets are offered.
+    pub forgot_password_url: Option<&'a str>,
 }
 
 pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
@@ -86,6 +75,12 @@ pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
         .unwrap_or_default();
     let autofocus_user = if v.username.is_empty() { " autofocus" } else { "" };
     let autofocus_pass = if v.username.is_empty() { "" } else { " autofocus" };
+    let forgot = v
+        .forgot_password_url
+        .map(|u| {
+            format!("<p class=\"muted\"><a href=\"{}\" id=\"forgot-password\">Forgot your password?</a></p>", esc(u))
+        })
+        .unwrap_or_default();
     page(
         status,
         "Sign in",
@@ -97,7 +92,7 @@ pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
 <input type=\"text\" id=\"username\" name=\"username\" value=\"{user}\" autocomplete=\"username\" required{autofocus_user}>\
 <label for=\"password\">Password</label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{autofocus_pass}>\
-<button type=\"submit\">Sign in</button></form>",
+<button type=\"submit\">Sign in</button></form>{forgot}",
             client = esc(v.client_name),
             rid = esc(v.request_id),
             csrf = esc(v.csrf),

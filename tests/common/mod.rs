@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kv;
+pub mod mail;
 pub mod spki;
 pub mod store;
 
@@ -62,6 +63,8 @@ pub struct TestApp {
     pub stores: Stores,
     pub config: Config,
     _dir: Option<tempfile::TempDir>,
+    /// Where this app's mail goes (`mail.folder`), unless the test configured SMTP.
+    pub mail_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -72,6 +75,9 @@ impl TestApp {
     pub async fn with_config(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::default();
         config.server.issuer = ISSUER.into();
+        // Mail goes to a folder of this app's own, never to the working directory.
+        let mail_dir = tempfile::tempdir().expect("mail folder");
+        config.mail.folder = mail_dir.path().to_path_buf();
         tweak(&mut config);
         let (stores, kv, dir) = match backend {
             Backend::SqliteMemory => {
@@ -81,7 +87,7 @@ impl TestApp {
             Backend::PostgresRedis => (store::pg_stores().await, kv::redis_kv().await, None),
         };
         let state = tessera::server::state(&config, keys(), stores.clone(), kv);
-        Self { router: tessera::app(state.clone()), state, stores, config, _dir: dir }
+        Self { router: tessera::app(state.clone()), state, stores, config, _dir: dir, mail_dir }
     }
 
     pub async fn send(&self, req: Request<Body>) -> Response<Body> {

@@ -1,7 +1,8 @@
 //! `/api/v1/{tenant}/users`: the users with access to the tenant. A Tenant Admin sees only
 //! those, and finds anyone else only by typing their exact email (`/users/lookup`), to invite
 //! them through a group or a binding. Admins never read or set a password and never change an
-//! email: they send a mandatory change-password request.
+//! email: they send a mandatory change-password request (mailed to the user, who must choose a
+//! new password at the next sign-in).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -228,9 +229,10 @@ async fn password_change(
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Update)?;
-    visible_user(&s, &ctx, &id).await?;
+    let user = visible_user(&s, &ctx, &id).await?;
     s.provider.stores.users.require_password_change(&id, true).await?;
     ctx.audit(&s, "user.password_change_request", format!("user:{id}"), json!({})).await;
+    crate::http::recovery::send_change_request(&s, &user, ctx.tenant());
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -252,12 +254,14 @@ async fn bulk_password_change(
         return Err(Problem::invalid("user_ids", "name 1 to 1000 users"));
     }
     // All or nothing: check every user first.
+    let mut users = Vec::with_capacity(body.user_ids.len());
     for id in &body.user_ids {
-        visible_user(&s, &ctx, id).await?;
+        users.push(visible_user(&s, &ctx, id).await?);
     }
-    for id in &body.user_ids {
-        s.provider.stores.users.require_password_change(id, true).await?;
-        ctx.audit(&s, "user.password_change_request", format!("user:{id}"), json!({})).await;
+    for user in &users {
+        s.provider.stores.users.require_password_change(&user.id, true).await?;
+        ctx.audit(&s, "user.password_change_request", format!("user:{}", user.id), json!({})).await;
+        crate::http::recovery::send_change_request(&s, user, ctx.tenant());
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "requested": body.user_ids.len() }))).into_response())
 }
