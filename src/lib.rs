@@ -21,5 +21,6 @@ pub mod rbac;
 pub mod server;
 pub mod store;
 pub mod throttle;
+pub mod webauthn;
 
 pub use http::{AppState, app};

@@ -44,6 +44,13 @@ pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>
     let provider = Provider::new(Settings::from_config(config), keys, stores, kv);
     // `validate()` checked the sender's address: this cannot fail on a loaded configuration.
     let mail = crate::mail::Mailer::from_config(&config.mail).expect("a validated mail configuration");
+    let passkeys = match crate::webauthn::Passkeys::for_issuer(&config.server.issuer) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::info!("{e}");
+            None
+        }
+    };
     AppState {
         provider: Arc::new(provider),
         audit,
@@ -51,6 +58,7 @@ pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>
         mail,
         throttle,
         reset_link_ttl: Duration::from_secs(config.passwords.reset_link_lifetime_secs),
+        passkeys,
     }
 }
 

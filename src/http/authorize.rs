@@ -192,6 +192,12 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
             Err(e) => step_response(p, Step::ErrorPage(e)),
         };
     }
+    // A user with a passkey confirms with it before the session starts.
+    if let Some(res) =
+        super::passkeys::second_factor(&s, super::passkeys::Resume::Authorize(id.clone()), &user, None).await
+    {
+        return res;
+    }
     sign_in(&s, &meta, &headers, req, &id, &user).await
 }
 
@@ -205,6 +211,40 @@ async fn sign_in(
     request_id: &str,
     user: &User,
 ) -> Response {
+    sign_in_with(s, meta, headers, req, request_id, user, &["pwd"]).await
+}
+
+/// How a person proved who they are: the methods (`amr`, RFC 8176: `pwd`, `hwk`, `user`,
+/// `mfa`, and `fed` for an upstream provider) and, after a federated sign-in, the upstream
+/// session to end at logout.
+pub(super) struct SignedInBy<'a> {
+    pub amr: &'a [&'a str],
+    pub upstream: Option<crate::federation::UpstreamSession>,
+}
+
+impl<'a, const N: usize> From<&'a [&'a str; N]> for SignedInBy<'a> {
+    fn from(amr: &'a [&'a str; N]) -> Self {
+        Self { amr, upstream: None }
+    }
+}
+
+impl<'a> From<&'a [&'a str]> for SignedInBy<'a> {
+    fn from(amr: &'a [&'a str]) -> Self {
+        Self { amr, upstream: None }
+    }
+}
+
+/// [`sign_in`] by the methods `amr` (RFC 8176: `pwd`, `hwk`, `user`, `mfa`).
+pub(super) async fn sign_in_with(
+    s: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: PendingRequest,
+    request_id: &str,
+    user: &User,
+    how: impl Into<SignedInBy<'_>>,
+) -> Response {
+    let SignedInBy { amr, upstream } = how.into();
     let p = &s.provider;
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = cookie(headers, SESSION_COOKIE)
@@ -213,21 +253,14 @@ async fn sign_in(
         return step_response(p, Step::ErrorPage(e));
     }
     let t = now();
-    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, &["pwd"], t).await {
+    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, amr, t).await {
         Ok(x) => x,
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
     tracing::info!(tenant = %req.tenant_id, user = %user.id, "signed in");
     let actor = format!("user:{}", user.id);
-    signin_audit(
-        s,
-        meta,
-        &req.tenant_id,
-        &actor,
-        "signin.success",
-        json!({ "amr": ["pwd"], "client_id": req.client_id }),
-    )
-    .await;
+    signin_audit(s, meta, &req.tenant_id, &actor, "signin.success", json!({ "amr": amr, "client_id": req.client_id }))
+        .await;
     if let Err(e) = authorize::drop_pending(p, request_id).await {
         return step_response(p, Step::ErrorPage(e));
     }

@@ -2,6 +2,7 @@
 //! back into responses. [`app`] builds the whole router from a state, so tests can run two
 //! apps in one process.
 
+mod account;
 pub mod admin;
 mod authorize;
 mod errors;
@@ -9,6 +10,7 @@ mod form;
 mod health;
 mod logout;
 mod pages;
+mod passkeys;
 mod password_signin;
 mod recovery;
 pub mod scim;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// How long a password-reset link works.
     pub reset_link_ttl: Duration,
+    /// The WebAuthn relying party; `None` when the issuer cannot be one (an IP address).
+    pub passkeys: Option<Arc<crate::webauthn::Passkeys>>,
 }
 
 impl AppState {
@@ -163,6 +167,8 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(authorize::router())
         .merge(recovery::router())
+        .merge(account::router())
+        .merge(passkeys::router())
         .merge(logout::router())
         .nest("/api/v1", admin::router())
         .nest("/scim/v2", scim::router())

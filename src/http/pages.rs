@@ -54,6 +54,19 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 use axum::http::HeaderName;
 
+/// Lets a page run Tessera's own scripts (`/assets/…`, the passkey ceremonies) and call back
+/// to Tessera; nothing from elsewhere.
+pub fn allow_scripts(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    res
+}
+
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, title, &format!("<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>", esc(title), esc(message)))
 }
