@@ -5,6 +5,7 @@
 mod account;
 pub mod admin;
 mod authorize;
+pub mod console;
 mod errors;
 mod form;
 mod health;
@@ -170,6 +171,7 @@ pub fn app(state: AppState) -> Router {
         .merge(account::router())
         .merge(passkeys::router())
         .merge(logout::router())
+        .merge(console::router())
         .nest("/api/v1", admin::router())
         .nest("/scim/v2", scim::router())
         .merge(health::router())

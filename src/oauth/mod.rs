@@ -120,8 +120,14 @@ impl Provider {
 
     /// Whether a user may use the clients of `tenant_id`: access to the tenant (directly,
     /// through a group or a binding) or the Instance Admin role.
+    /// An instance-wide client (tenant `*`, the built-in console) may be used by anyone with
+    /// access to some tenant.
     pub async fn user_may_use(&self, tenant_id: &str, user_id: &str) -> OAuthResult<bool> {
         use crate::store::MemberKind;
+        if tenant_id == crate::store::INSTANCE_SCOPE {
+            return Ok(!self.stores.access.tenants_of(MemberKind::User, user_id).await?.is_empty()
+                || self.stores.instance_admins.is_instance_admin(MemberKind::User, user_id).await?);
+        }
         Ok(self.stores.access.has_access(tenant_id, MemberKind::User, user_id).await?
             || self.stores.instance_admins.is_instance_admin(MemberKind::User, user_id).await?)
     }
