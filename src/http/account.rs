@@ -360,7 +360,7 @@ async fn recent_signins(s: &AppState, user: &User, tenants: &[String]) -> Result
             }
         }
     }
-    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.sort_by_key(|e| std::cmp::Reverse(e.at));
     events.truncate(RECENT_SHOWN);
     Ok(events)
 }
