@@ -101,7 +101,10 @@ async fn passkeys_round_trip_and_lookup(s: &Stores) {
     p.rename_passkey(TENANT_A, "alice", "k1", "Laptop").await.unwrap();
     p.touch_passkey(TENANT_A, "alice", "k1", "{\"counter\":3}", 1_700_000_500).await.unwrap();
     let k1 = p.find_passkey("cred-1").await.unwrap().unwrap();
-    assert_eq!((k1.name.as_str(), k1.credential.as_str(), k1.last_used_at), ("Laptop", "{\"counter\":3}", Some(1_700_000_500)));
+    assert_eq!(
+        (k1.name.as_str(), k1.credential.as_str(), k1.last_used_at),
+        ("Laptop", "{\"counter\":3}", Some(1_700_000_500))
+    );
     p.delete_passkey(TENANT_A, "alice", "k1").await.unwrap();
     assert!(matches!(p.delete_passkey(TENANT_A, "alice", "k1").await, Err(StoreError::NotFound)));
     assert_eq!(p.list_passkeys(TENANT_A, "alice").await.unwrap().len(), 1);
