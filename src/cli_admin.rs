@@ -70,6 +70,10 @@ pub enum ApiCmd {
     /// exchanges for a service account's access token, with no stored secret.
     #[command(subcommand, name = "workload-identities")]
     WorkloadIdentities(WorkloadIdentitiesCmd),
+    /// Upstream OpenID providers people sign in through (federation), of a tenant
+    /// (`--tenant`) or, without it, of the whole instance.
+    #[command(subcommand, name = "identity-providers")]
+    IdentityProviders(IdentityProvidersCmd),
     /// Any admin API call: `tessera auths api GET /acme/users`.
     Api {
         method: String,
@@ -353,6 +357,76 @@ pub enum SaClientsCmd {
     },
 }
 
+// Parsed once per command-line run: the size of the `Create` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum IdentityProvidersCmd {
+    List {
+        /// The tenant; without it, the instance-wide providers.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    Get {
+        #[arg(long)]
+        tenant: Option<String>,
+        id: String,
+    },
+    /// Connect an upstream OpenID provider. Register `{issuer}/login/federated/callback` as
+    /// the redirect URI there (and `{issuer}/login/federated/logged-out` for logout).
+    Create {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Appears in `idp_hint` and on the login page's button's form.
+        #[arg(long)]
+        id: String,
+        /// The button reads "Sign in with NAME".
+        #[arg(long)]
+        name: String,
+        /// The upstream issuer (its discovery document gives endpoints and keys).
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        /// A file holding the client secret (`-` for standard input); never on the command line.
+        #[arg(long, value_name = "FILE")]
+        client_secret_file: Option<PathBuf>,
+        /// client_secret_basic (default), client_secret_post or private_key_jwt.
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// A scope to request (repeatable; default: openid profile email).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// An email domain of this provider: home-realm discovery and the only domains allowed
+        /// (repeatable).
+        #[arg(long = "email-domain")]
+        email_domains: Vec<String>,
+        /// never (default) or verified_email: link an existing user with the same verified email.
+        #[arg(long)]
+        link: Option<String>,
+        /// Do not create users at their first sign-in.
+        #[arg(long)]
+        no_jit: bool,
+        /// The tenant of the users an instance-wide provider creates.
+        #[arg(long)]
+        home_tenant: Option<String>,
+        /// UPSTREAM=GROUP (or UPSTREAM=TENANT/GROUP for an instance-wide provider): holders
+        /// of the upstream group value are members of the group (repeatable).
+        #[arg(long = "map-group", value_name = "UPSTREAM=GROUP")]
+        group_mappings: Vec<String>,
+        /// The upstream claim that carries the groups (default: groups).
+        #[arg(long)]
+        groups_claim: Option<String>,
+        /// Do not end the upstream session at logout.
+        #[arg(long)]
+        no_end_session: bool,
+    },
+    Delete {
+        #[arg(long)]
+        tenant: Option<String>,
+        id: String,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum WorkloadIdentitiesCmd {
     List {
@@ -408,6 +482,90 @@ fn principal(
         (None, None, Some(s)) => Ok(("service_account", s)),
         _ => Err("name exactly one of --user-id, --group-id, --service-account-id".into()),
     }
+}
+
+/// `/{tenant}/identity-providers`, or `/identity-providers` for the instance.
+fn idp_base(tenant: &Option<String>) -> String {
+    match tenant {
+        Some(t) => format!("/{}/identity-providers", enc(t)),
+        None => "/identity-providers".to_string(),
+    }
+}
+
+fn identity_providers_request(c: IdentityProvidersCmd) -> Result<(Method, String, Option<Value>), BoxError> {
+    use Method as M;
+    Ok(match c {
+        IdentityProvidersCmd::List { tenant } => (M::GET, idp_base(&tenant), None),
+        IdentityProvidersCmd::Get { tenant, id } => (M::GET, format!("{}/{}", idp_base(&tenant), enc(&id)), None),
+        IdentityProvidersCmd::Delete { tenant, id } => (M::DELETE, format!("{}/{}", idp_base(&tenant), enc(&id)), None),
+        IdentityProvidersCmd::Create {
+            tenant,
+            id,
+            name,
+            issuer,
+            client_id,
+            client_secret_file,
+            auth_method,
+            scopes,
+            email_domains,
+            link,
+            no_jit,
+            home_tenant,
+            group_mappings,
+            groups_claim,
+            no_end_session,
+        } => {
+            let secret = match client_secret_file {
+                None => None,
+                Some(p) if p.as_os_str() == "-" => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                    Some(s.trim_end_matches(['\r', '\n']).to_string())
+                }
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .map_err(|e| format!("cannot read {}: {e}", p.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string(),
+                ),
+            };
+            let mut mappings = Vec::new();
+            for m in &group_mappings {
+                let (upstream, group) =
+                    m.rsplit_once('=').ok_or_else(|| format!("--map-group {m}: use UPSTREAM=GROUP"))?;
+                let (tenant, group) = match group.split_once('/') {
+                    Some((t, g)) => (Some(t), g),
+                    None => (None, group),
+                };
+                mappings.push(json!({ "upstream": upstream, "tenant": tenant, "group": group }));
+            }
+            let mut body = json!({
+                "id": id,
+                "name": name,
+                "issuer": issuer,
+                "client_id": client_id,
+                "client_secret": secret,
+                "email_domains": email_domains,
+                "jit": !no_jit,
+                "home_tenant": home_tenant,
+                "group_mappings": mappings,
+                "end_session": !no_end_session,
+            });
+            if let Some(a) = auth_method {
+                body["auth_method"] = json!(a);
+            }
+            if !scopes.is_empty() {
+                body["scopes"] = json!(scopes);
+            }
+            if let Some(l) = link {
+                body["link"] = json!(l);
+            }
+            if let Some(g) = groups_claim {
+                body["claims"] = json!({ "groups": g });
+            }
+            (M::POST, idp_base(&tenant), Some(body))
+        }
+    })
 }
 
 fn enc(s: &str) -> String {
@@ -594,6 +752,7 @@ pub fn request(cmd: ApiCmd) -> Result<(Method, String, Option<Value>), BoxError>
                 (M::DELETE, format!("/{}/workload-identities/{}", enc(&tenant), enc(&id)), None)
             }
         },
+        ApiCmd::IdentityProviders(c) => identity_providers_request(c)?,
         ApiCmd::Api { method, path, data } => {
             let m =
                 Method::from_bytes(method.to_uppercase().as_bytes()).map_err(|_| format!("unknown method {method}"))?;
@@ -652,6 +811,7 @@ async fn call_local(
     let keys = std::sync::Arc::new(crate::keys::KeySet::ephemeral()?);
     let kv: std::sync::Arc<dyn crate::kv::Kv> = std::sync::Arc::new(crate::kv::MemoryKv::new());
     let state = crate::server::state(config, keys, stores, kv);
+    state.provider.federation.set_sealing_key(std::sync::Arc::new(crate::server::sealing_key(config)?));
     let audit = state.audit.clone();
     let app = crate::http::app(state);
     let mut req = Request::builder().method(method).uri(format!("/api/v1{path}"));

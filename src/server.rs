@@ -36,6 +36,18 @@ pub async fn open_kv(config: &Config) -> Result<Arc<dyn Kv>, BoxError> {
     })
 }
 
+/// The key that seals secrets Tessera reads back (upstream providers' client secrets): the
+/// configured `keys.encryption_key` when there is one (every instance shares it), else
+/// `sealing.key` in the keys folder, generated on first use (one node, like the folder's
+/// signing keys).
+pub fn sealing_key(config: &Config) -> Result<crate::sealing::SealingKey, BoxError> {
+    Ok(match &config.keys.encryption_key {
+        Some(hex) => crate::sealing::SealingKey::from_text(hex)
+            .map_err(|_| "keys.encryption_key must be 64 hex digits (32 bytes)".to_string())?,
+        None => crate::sealing::SealingKey::load_or_generate(&config.keys.dir.join("sealing.key"), true)?,
+    })
+}
+
 /// Builds the application state from its parts.
 pub fn state(config: &Config, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>) -> AppState {
     let audit = crate::admin::audit::AuditLog::start(stores.audit.clone());
@@ -80,6 +92,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     };
     let kv = open_kv(&config).await?;
     let state = state(&config, Arc::new(keys), stores.clone(), kv.clone());
+    state.provider.federation.set_sealing_key(Arc::new(sealing_key(&config)?));
     spawn_key_reloader(reloader, state.provider.keys.clone());
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(

@@ -436,6 +436,17 @@ async fn seed(base: &str) {
                 "service_account_id": "ci-bot",
             }),
         ),
+        (
+            "/acme/identity-providers",
+            json!({
+                "id": "okta",
+                "name": "Acme Okta",
+                "issuer": "https://acme.okta.example",
+                "client_id": "0oa1abc",
+                "client_secret": "example-secret",
+                "group_mappings": [{ "upstream": "Ops", "group": "ops" }],
+            }),
+        ),
     ] {
         let res =
             http.post(format!("{api}{path}")).basic_auth("root", Some(PASSWORD)).json(&body).send().await.unwrap();

@@ -67,6 +67,7 @@ fn parse_params(raw: &[u8]) -> Result<AuthorizeParams, OAuthError> {
         prompt: f.get("prompt"),
         max_age: f.get("max_age"),
         login_hint: f.get("login_hint"),
+        idp_hint: f.get("idp_hint"),
         request: f.get("request"),
         request_uri: f.get("request_uri"),
         resource: f.all("resource"),
@@ -132,6 +133,19 @@ async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> 
         Ok(None) => return expired_page(),
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
+    let offered = super::federation::offered_or_none(p, &req.tenant_id).await;
+    // `idp_hint` goes straight to that identity provider.
+    if let Some(hint) = req.idp_hint.as_deref() {
+        return match crate::federation::by_hint(&offered, hint) {
+            Some(conn) => super::federation::go_upstream(&s, conn, &id, req.login_hint.as_deref()).await,
+            None => pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in request refused",
+                "The identity provider named by idp_hint is not offered for this application.",
+            ),
+        };
+    }
+    let conns = super::federation::buttons(&offered);
     let name = client_name(p, &req).await;
     let hint = req.login_hint.as_deref().unwrap_or("");
     pages::login(
@@ -142,7 +156,9 @@ async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> 
             client_name: &name,
             username: hint,
             error: None,
+            connections: &conns,
             forgot_password_url: Some(&super::recovery::forgot_url(&id)),
+            passkeys: s.passkeys.is_some(),
         },
     )
 }
@@ -157,6 +173,11 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
     let username = f.get("username").unwrap_or_default();
+    // Home-realm discovery: an address in a domain an identity provider claims signs in there.
+    let offered = super::federation::offered_or_none(p, &req.tenant_id).await;
+    if let Some(conn) = crate::federation::by_email(&offered, username.trim()) {
+        return super::federation::go_upstream(&s, conn, &id, Some(username.trim())).await;
+    }
     let password = crate::crypto::Secret::new(f.get("password").unwrap_or_default());
     // Throttling, Argon2id, the audit of every failure and refusal, rehashing: one place.
     let user = match super::password_signin::check(&s, &meta, &req.tenant_id, &username, &password).await {
@@ -178,7 +199,9 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
                     client_name: &name,
                     username: &username,
                     error: Some("Wrong username or password."),
+                    connections: &super::federation::buttons(&offered),
                     forgot_password_url: Some(&super::recovery::forgot_url(&id)),
+                    passkeys: s.passkeys.is_some(),
                 },
             );
         }
@@ -253,14 +276,22 @@ pub(super) async fn sign_in_with(
         return step_response(p, Step::ErrorPage(e));
     }
     let t = now();
-    let (cookie_value, sess) = match session::create(p, &user.tenant_id, &user.id, amr, t).await {
+    let connection = upstream.as_ref().map(|u| format!("{}/{}", u.tenant_id, u.connection_id));
+    let (cookie_value, sess) = match session::create_with(p, &user.tenant_id, &user.id, amr, upstream, t).await {
         Ok(x) => x,
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
     tracing::info!(tenant = %req.tenant_id, user = %user.id, "signed in");
     let actor = format!("user:{}", user.id);
-    signin_audit(s, meta, &req.tenant_id, &actor, "signin.success", json!({ "amr": amr, "client_id": req.client_id }))
-        .await;
+    signin_audit(
+        s,
+        meta,
+        &req.tenant_id,
+        &actor,
+        "signin.success",
+        json!({ "amr": amr, "client_id": req.client_id, "connection": connection }),
+    )
+    .await;
     if let Err(e) = authorize::drop_pending(p, request_id).await {
         return step_response(p, Step::ErrorPage(e));
     }

@@ -69,11 +69,23 @@ async fn begin(s: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Resp
     }
 }
 
-async fn finish(s: &AppState, headers: &HeaderMap, redirect: Option<String>) -> Response {
+async fn finish(s: &AppState, headers: &HeaderMap, mut redirect: Option<String>) -> Response {
+    let p = &s.provider;
+    // A session that came through an upstream provider ends there too, when it offers an
+    // end-session endpoint; the upstream then sends the browser on to `redirect`.
+    let upstream = match session::lookup(p, cookie(headers, SESSION_COOKIE)).await {
+        Ok(Some(sess)) => sess.upstream,
+        _ => None,
+    };
     if let Some(c) = cookie(headers, SESSION_COOKIE)
-        && let Err(e) = session::destroy(&s.provider, c).await
+        && let Err(e) = session::destroy(p, c).await
     {
         return pages::error_page(StatusCode::SERVICE_UNAVAILABLE, "Sign-out failed", &e.description);
+    }
+    if let Some(up) = upstream
+        && let Some(to) = crate::federation::logout_redirect(p, &up, redirect.clone()).await
+    {
+        redirect = Some(to);
     }
     let mut res = match redirect {
         Some(to) => {

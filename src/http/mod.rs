@@ -7,6 +7,7 @@ pub mod admin;
 mod authorize;
 pub mod console;
 mod errors;
+mod federation;
 mod form;
 mod health;
 mod logout;
@@ -168,6 +169,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(authorize::router())
         .merge(recovery::router())
+        .merge(federation::router())
         .merge(account::router())
         .merge(passkeys::router())
         .merge(logout::router())

@@ -28,7 +28,8 @@ button{margin-top:1.4rem;padding:.65rem 1.2rem;border:0;border-radius:6px;backgr
 button.secondary{background:#e6e8ee;color:#1d2330;margin-left:.5rem}\
 :focus-visible{outline:3px solid #ffb300;outline-offset:2px}\
 .error{background:#fdecea;color:#8a1c12;border:1px solid #f5c2bd;padding:.6rem .8rem;border-radius:6px}\
-.muted{color:#5b6475;font-size:.92rem}ul{padding-left:1.2rem}";
+.muted{color:#5b6475;font-size:.92rem}ul{padding-left:1.2rem}\
+form.idps{margin-top:1.5rem;border-top:1px solid #e6e8ee;padding-top:.5rem}form.idps button.idp{display:block;width:100%;background:#fff;color:#1d2330;border:1px solid #b8bfcc;margin-top:.75rem}";
 
 /// Wraps a body in the page layout, with headers that keep pages out of frames and caches.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -77,8 +78,18 @@ pub struct LoginView<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// The identity providers (federation connections) offered for this sign-in: a button each.
+    pub connections: &'a [LoginConnection],
     /// Where "Forgot your password?" leads, when password resets are offered.
     pub forgot_password_url: Option<&'a str>,
+    /// Offer "Sign in with a passkey".
+    pub passkeys: bool,
+}
+
+/// A button on the login page that signs in through an upstream identity provider.
+pub struct LoginConnection {
+    pub id: String,
+    pub name: String,
 }
 
 pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
@@ -88,13 +99,42 @@ pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
         .unwrap_or_default();
     let autofocus_user = if v.username.is_empty() { " autofocus" } else { "" };
     let autofocus_pass = if v.username.is_empty() { "" } else { " autofocus" };
+    // With identity providers, a work address alone (no password) goes to its provider.
+    let pw_required = if v.connections.is_empty() { " required" } else { "" };
     let forgot = v
         .forgot_password_url
         .map(|u| {
             format!("<p class=\"muted\"><a href=\"{}\" id=\"forgot-password\">Forgot your password?</a></p>", esc(u))
         })
         .unwrap_or_default();
-    page(
+    let passkey = if v.passkeys {
+        "<p><button type=\"button\" id=\"passkey-signin\" class=\"secondary\">Sign in with a passkey</button></p>\
+<p class=\"error\" role=\"alert\" id=\"passkey-error\" hidden></p><script src=\"assets/passkeys.js\" defer></script>"
+    } else {
+        ""
+    };
+    let connections = if v.connections.is_empty() {
+        String::new()
+    } else {
+        let buttons: String = v
+            .connections
+            .iter()
+            .map(|c| {
+                format!(
+                    "<button type=\"submit\" name=\"connection\" value=\"{}\" class=\"idp\">Sign in with {}</button>",
+                    esc(&c.id),
+                    esc(&c.name)
+                )
+            })
+            .collect();
+        format!(
+            "<form method=\"post\" action=\"login/federated\" class=\"idps\" aria-label=\"Sign in with your organization\">\
+<input type=\"hidden\" name=\"request\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{buttons}</form>",
+            esc(v.request_id),
+            esc(v.csrf)
+        )
+    };
+    let res = page(
         status,
         "Sign in",
         &format!(
@@ -104,14 +144,15 @@ pub fn login(status: StatusCode, v: &LoginView<'_>) -> Response {
 <label for=\"username\">Username</label>\
 <input type=\"text\" id=\"username\" name=\"username\" value=\"{user}\" autocomplete=\"username\" required{autofocus_user}>\
 <label for=\"password\">Password</label>\
-<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{autofocus_pass}>\
-<button type=\"submit\">Sign in</button></form>{forgot}",
+<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\"{pw_required}{autofocus_pass}>\
+<button type=\"submit\">Sign in</button></form>{forgot}{passkey}{connections}",
             client = esc(v.client_name),
             rid = esc(v.request_id),
             csrf = esc(v.csrf),
             user = esc(v.username),
         ),
-    )
+    );
+    if v.passkeys { allow_scripts(res) } else { res }
 }
 
 pub fn consent(request_id: &str, csrf: &str, client_name: &str, scopes: &[String]) -> Response {
@@ -123,6 +164,7 @@ pub fn consent(request_id: &str, csrf: &str, client_name: &str, scopes: &[String
                 "profile" => "See your name and username".to_string(),
                 "email" => "See your email address".to_string(),
                 "offline_access" => "Stay signed in when you are not using it".to_string(),
+                "groups" => "See the names of your groups".to_string(),
                 other => format!("Use the permission '{other}'"),
             };
             format!("<li>{}</li>", esc(&text))

@@ -27,6 +27,10 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    /// Sign in straight through this identity provider (a connection id), skipping the
+    /// login page (as Keycloak's `kc_idp_hint`).
+    #[serde(default)]
+    pub idp_hint: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
     #[serde(default)]
@@ -48,6 +52,8 @@ pub struct PendingRequest {
     pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_hint: Option<String>,
     pub audience: String,
     /// Anti-CSRF token of the login and consent forms of this request.
     pub csrf: String,
@@ -175,6 +181,7 @@ pub async fn validate(p: &Provider, params: &AuthorizeParams, now: i64) -> Resul
         prompt_none,
         max_age,
         login_hint: params.login_hint.clone(),
+        idp_hint: params.idp_hint.clone().filter(|h| !h.is_empty() && h.len() <= 128),
         audience,
         csrf: random_token(24),
         created_at: now,

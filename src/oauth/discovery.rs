@@ -34,7 +34,7 @@ pub fn metadata(p: &Provider) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "azp", "sid",
-                             "name", "preferred_username", "email", "email_verified"],
+                             "name", "preferred_username", "email", "email_verified", "groups"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

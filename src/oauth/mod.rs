@@ -30,7 +30,7 @@ use crate::kv::Kv;
 use crate::store::{Client, Stores};
 
 /// The scopes Tessera itself understands; clients may be allowed further API scopes.
-pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
 
 /// Protocol settings derived from the configuration.
 #[derive(Debug, Clone)]
@@ -81,6 +81,8 @@ pub struct Provider {
     pub remote_jwks: remote_jwks::RemoteJwks,
     /// Prometheus figures of this server (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Upstream OpenID providers (federation): discovery cache, HTTP client, sealing key.
+    pub federation: crate::federation::Upstreams,
 }
 
 impl Provider {
@@ -93,6 +95,7 @@ impl Provider {
             clients: ClientCache::default(),
             remote_jwks: Default::default(),
             metrics: Default::default(),
+            federation: Default::default(),
         }
     }
 

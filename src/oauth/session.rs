@@ -19,8 +19,12 @@ pub struct Session {
     pub user_id: String,
     /// When the user last authenticated (unix seconds): `auth_time`.
     pub auth_time: i64,
-    /// How: `pwd`, later `hwk`/`fed`.
+    /// How: `pwd`, `hwk`, `fed`.
     pub amr: Vec<String>,
+    /// Set when the person signed in through an upstream provider: ending this session also
+    /// ends the upstream one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<crate::federation::UpstreamSession>,
 }
 
 fn key(cookie: &str) -> String {
@@ -36,6 +40,18 @@ pub async fn create(
     amr: &[&str],
     now: i64,
 ) -> OAuthResult<(String, Session)> {
+    create_with(p, tenant_id, user_id, amr, None, now).await
+}
+
+/// [`create`], for a person who signed in through an upstream provider.
+pub async fn create_with(
+    p: &Provider,
+    tenant_id: &str,
+    user_id: &str,
+    amr: &[&str],
+    upstream: Option<crate::federation::UpstreamSession>,
+    now: i64,
+) -> OAuthResult<(String, Session)> {
     let cookie = random_token(32);
     let session = Session {
         sid: random_token(16),
@@ -43,6 +59,7 @@ pub async fn create(
         user_id: user_id.to_string(),
         auth_time: now,
         amr: amr.iter().map(|s| s.to_string()).collect(),
+        upstream,
     };
     let value = serde_json::to_vec(&session).map_err(super::OAuthError::server_error)?;
     p.kv.put(&key(&cookie), &value, p.settings.session_ttl).await?;

@@ -26,6 +26,12 @@ pub async fn userinfo(p: &Provider, bearer: &str) -> OAuthResult<Value> {
         None => return Err(OAuthError::invalid_token("the user no longer exists or lost access")),
     };
     let mut out = profile_claims(&user, &scopes);
+    // `groups`: the names of the user's groups in the token's tenant, for relying parties
+    // that map groups (another Tessera federating to this one, say).
+    if scopes.iter().any(|s| s == "groups") {
+        let groups = p.stores.groups.groups_of(&claims.tnt, crate::store::MemberKind::User, &user.id).await?;
+        out.insert("groups".into(), groups.into_iter().map(|g| Value::String(g.name)).collect::<Vec<_>>().into());
+    }
     out.insert("sub".into(), user.id.into());
     Ok(Value::Object(out))
 }

@@ -430,6 +430,51 @@ pub trait ScimStore: Send + Sync {
     async fn put_scim_group_record(&self, tenant_id: &str, group_id: &str, record: &ScimRecord) -> StoreResult<()>;
 }
 
+/// Federation connections (upstream OpenID providers) and the identities people have at them.
+#[async_trait]
+pub trait FederationStore: Send + Sync {
+    /// `Conflict` if the tenant already has a connection with this id.
+    async fn create_connection(&self, c: &Connection) -> StoreResult<()>;
+    async fn get_connection(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Connection>>;
+    /// The tenant's connections (or, for [`INSTANCE_SCOPE`], the instance-wide ones), by id.
+    async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<Connection>>;
+    /// Replaces everything but `created_at`. `NotFound` if there is no such connection.
+    async fn update_connection(&self, c: &Connection) -> StoreResult<()>;
+    /// Deletes the connection and the identities linked through it. `NotFound` if none.
+    async fn delete_connection(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+    /// The user linked to `subject` at the connection, recording this sign-in's time.
+    async fn find_identity(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> StoreResult<Option<String>>;
+    /// Links `subject` at the connection to an existing user. `Conflict` if it is linked.
+    async fn link_identity(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+        subject: &str,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Creates the user (with access to its home tenant) and links `subject` at the
+    /// connection to it, in one transaction. `Conflict` if the id, username, email or the
+    /// link is taken.
+    async fn provision_user(&self, user: &User, tenant_id: &str, connection_id: &str, subject: &str)
+    -> StoreResult<()>;
+    /// Replaces the profile the upstream holds: email (and whether it is verified) and name.
+    /// `NotFound` if there is no such user, `Conflict` if the email is taken.
+    async fn update_federated_profile(
+        &self,
+        user_id: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        name: Option<&str>,
+    ) -> StoreResult<()>;
+}
+
 /// Users' passkeys (WebAuthn credentials), rows of each user's home tenant.
 #[async_trait]
 pub trait PasskeyStore: Send + Sync {
@@ -501,6 +546,7 @@ pub struct Stores {
     pub scim: Arc<dyn ScimStore>,
     pub passkeys: Arc<dyn PasskeyStore>,
     pub preferences: Arc<dyn PreferenceStore>,
+    pub federation: Arc<dyn FederationStore>,
     /// Which backend this is ("sqlite" or "postgres"), for logs and readiness output.
     pub backend: &'static str,
 }

@@ -511,3 +511,133 @@ pub enum ScimGroupFilter {
     /// Exact.
     ExternalId(String),
 }
+
+/// An upstream OpenID provider people sign in through (a federation connection), of a tenant
+/// or, with `tenant_id` [`INSTANCE_SCOPE`], of the whole instance.
+#[derive(Clone)]
+pub struct Connection {
+    pub tenant_id: String,
+    pub id: String,
+    /// Shown on the login page's button: "Sign in with {name}".
+    pub name: String,
+    /// The upstream issuer; its discovery document gives the endpoints and keys.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret at the upstream, sealed (see `crate::sealing`); never returned.
+    pub client_secret_sealed: Option<String>,
+    pub settings: ConnectionSettings,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("tenant_id", &self.tenant_id)
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret_sealed", &self.client_secret_sealed.as_ref().map(|_| "<redacted>"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// How Tessera authenticates to the upstream token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A JWT signed with Tessera's signing key (the upstream reads Tessera's JWKS).
+    PrivateKeyJwt,
+}
+
+/// Which upstream claims fill which user fields (names of top-level claims of the ID token
+/// merged with the userinfo answer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimMapping {
+    pub subject: String,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        Self {
+            subject: "sub".into(),
+            username: "preferred_username".into(),
+            email: "email".into(),
+            name: "name".into(),
+            groups: "groups".into(),
+        }
+    }
+}
+
+/// When the first sign-in through a connection meets a user that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPolicy {
+    /// Never link: the sign-in is refused and an administrator decides.
+    #[default]
+    Never,
+    /// Link to the user with the same email when the upstream says it is verified.
+    VerifiedEmail,
+}
+
+/// An upstream group value that makes its holder a member of a Tessera group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMapping {
+    /// The value in the upstream's groups claim (exact match).
+    pub upstream: String,
+    /// The Tessera group's tenant; defaults to the connection's (required for instance-wide
+    /// connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The Tessera group's id.
+    pub group: String,
+}
+
+/// The part of a connection only the federation code reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionSettings {
+    pub auth_method: UpstreamAuthMethod,
+    pub scopes: Vec<String>,
+    pub claims: ClaimMapping,
+    /// Email domains of this connection: home-realm discovery sends these addresses to it,
+    /// and, when not empty, a sign-in whose email is in no listed domain is refused.
+    pub email_domains: Vec<String>,
+    pub link: LinkPolicy,
+    /// Create users at their first sign-in (just-in-time provisioning).
+    pub jit: bool,
+    /// The home tenant of users it creates (instance-wide connections; a tenant's
+    /// connection always uses its tenant).
+    pub home_tenant: Option<String>,
+    pub group_mappings: Vec<GroupMapping>,
+    /// On RP-initiated logout at Tessera, also end the upstream session when the upstream
+    /// has an `end_session_endpoint`.
+    pub end_session: bool,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            auth_method: UpstreamAuthMethod::ClientSecretBasic,
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            claims: ClaimMapping::default(),
+            email_domains: Vec::new(),
+            link: LinkPolicy::Never,
+            jit: true,
+            home_tenant: None,
+            group_mappings: Vec::new(),
+            end_session: true,
+        }
+    }
+}

@@ -16,6 +16,7 @@
 mod access;
 mod account;
 mod audit;
+mod federation;
 mod migrations;
 mod principals;
 mod rbac;
@@ -169,6 +170,7 @@ where
         + StoreHealth
         + super::SigningKeyStore
         + super::ScimStore
+        + super::FederationStore
         + super::PasskeyStore
         + super::PreferenceStore,
 {
@@ -190,6 +192,7 @@ where
         health: store.clone(),
         signing_keys: store.clone(),
         scim: store.clone(),
+        federation: store.clone(),
         passkeys: store.clone(),
         preferences: store,
         backend,

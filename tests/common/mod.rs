@@ -211,6 +211,15 @@ impl TestApp {
         (location(&res), cookie)
     }
 
+    /// Runs an authorization request given as a path with its query (`/authorize?...`, as
+    /// a relying party built it), signing in as `username`: returns the final redirect.
+    pub async fn authorize_path(&self, path_and_query: &str, username: &str) -> (String, Option<String>) {
+        let query = path_and_query.strip_prefix("/authorize?").expect("an /authorize URL");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.authorize(&refs, username, None).await
+    }
+
     /// The standard flow for a confidential client with PKCE: returns the code and verifier.
     pub async fn code_for(&self, client_id: &str, username: &str, scope: &str) -> (String, String) {
         let (verifier, challenge) = pkce();
@@ -318,11 +327,17 @@ pub fn location<B>(res: &Response<B>) -> String {
 }
 
 pub fn set_cookie<B>(res: &Response<B>) -> Option<String> {
+    set_cookie_named(res, "tessera_session")
+}
+
+/// The `name=value` of the cookie `name` the response sets.
+pub fn set_cookie_named<B>(res: &Response<B>, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
     res.headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("tessera_session="))
+        .find(|c| c.starts_with(&prefix))
         .map(|c| c.split(';').next().unwrap().to_string())
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod bindings;
 pub mod extract;
 mod groups;
+mod identity_providers;
 pub mod openapi;
 pub mod problem;
 mod roles;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(api_tokens::router())
         .merge(sa_clients::router())
         .merge(workload_identities::router())
+        .merge(identity_providers::router())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async { Problem::not_found() })
         .layer(axum::middleware::from_fn(refuse_nul))

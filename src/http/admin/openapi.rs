@@ -33,7 +33,7 @@ const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 /// `\s` means different sets in ECMAScript and in Python.
 const SPACE: &str = r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 /// Tenant ids the API refuses because they would collide with its own paths.
-const RESERVED_TENANT_IDS: [&str; 4] = ["instance-admins", "me", "openapi.json", "tenants"];
+const RESERVED_TENANT_IDS: [&str; 5] = ["identity-providers", "instance-admins", "me", "openapi.json", "tenants"];
 /// Path segments a client normalizes away (RFC 3986 dot segments): never an addressable id.
 const DOT_SEGMENTS: [&str; 2] = [".", ".."];
 
@@ -76,6 +76,10 @@ pub fn document() -> Value {
                 "name": "workload-identities",
                 "description": "External OIDC issuers whose tokens are exchanged for a service account's.",
             },
+            {
+                "name": "identity-providers",
+                "description": "Upstream OpenID providers people sign in through (federation), of a tenant or the instance.",
+            },
             { "name": "audit-logs", "description": "The tenant's hash-chained audit log." },
         ],
         "paths": paths,
@@ -95,7 +99,7 @@ pub fn document() -> Value {
             },
             "parameters": parameters(),
             "responses": problem_responses(),
-            "schemas": schemas(),
+            "schemas": with_identity_providers(schemas()),
         },
     })
 }
@@ -635,7 +639,70 @@ fn operations() -> Vec<Op> {
             .describe("Tokens of the issuer are no longer exchanged for the account's; tokens issued before stay valid until they expire.")
             .params(&["workloadIdentityId"])
             .ok(204, "Deleted.", None),
+        // identity_providers.rs
+        op("get", "/{tenant}/identity-providers", "listIdentityProviders", "identity-providers", "List a tenant's identity providers (Tenant Admin)")
+            .ok(200, "Every identity provider of the tenant, by id.", Some(schema_ref("IdentityProviderList"))),
+        op("post", "/{tenant}/identity-providers", "createIdentityProvider", "identity-providers", "Connect an upstream OpenID provider (Tenant Admin)")
+            .describe(IDP_CREATE)
+            .body("NewIdentityProvider", idp_example())
+            .errors(&[409])
+            .ok(201, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("get", "/{tenant}/identity-providers/{id}", "getIdentityProvider", "identity-providers", "Read an identity provider (Tenant Admin)")
+            .params(&["identityProviderId"])
+            .ok(200, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("put", "/{tenant}/identity-providers/{id}", "replaceIdentityProvider", "identity-providers", "Replace an identity provider (Tenant Admin)")
+            .describe(IDP_REPLACE)
+            .params(&["identityProviderId"])
+            .body("NewIdentityProvider", idp_example())
+            .ok(200, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("delete", "/{tenant}/identity-providers/{id}", "deleteIdentityProvider", "identity-providers", "Delete an identity provider (Tenant Admin)")
+            .describe("Its button leaves the login page and the links of its users go; the users stay.")
+            .params(&["identityProviderId"])
+            .ok(204, "Deleted.", None),
+        op("get", "/identity-providers", "listInstanceIdentityProviders", "identity-providers", "List the instance-wide identity providers (Instance Admin)")
+            .ok(200, "Every instance-wide identity provider, by id.", Some(schema_ref("IdentityProviderList"))),
+        op("post", "/identity-providers", "createInstanceIdentityProvider", "identity-providers", "Connect an instance-wide upstream OpenID provider (Instance Admin)")
+            .describe(IDP_CREATE)
+            .body("NewIdentityProvider", idp_example())
+            .errors(&[409])
+            .ok(201, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("get", "/identity-providers/{id}", "getInstanceIdentityProvider", "identity-providers", "Read an instance-wide identity provider (Instance Admin)")
+            .params(&["identityProviderId"])
+            .errors(&[404])
+            .ok(200, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("put", "/identity-providers/{id}", "replaceInstanceIdentityProvider", "identity-providers", "Replace an instance-wide identity provider (Instance Admin)")
+            .describe(IDP_REPLACE)
+            .params(&["identityProviderId"])
+            .body("NewIdentityProvider", idp_example())
+            .errors(&[404])
+            .ok(200, "The identity provider.", Some(schema_ref("IdentityProvider"))),
+        op("delete", "/identity-providers/{id}", "deleteInstanceIdentityProvider", "identity-providers", "Delete an instance-wide identity provider (Instance Admin)")
+            .params(&["identityProviderId"])
+            .errors(&[404])
+            .ok(204, "Deleted.", None),
     ]
+}
+
+const IDP_CREATE: &str = "Register `redirect_uri` (`{issuer}/login/federated/callback`) at the provider, and \
+    `post_logout_redirect_uri` for logout. The client secret is sealed at rest and never returned. Rules a schema \
+    cannot state answer 422 naming the field: an issuer that is not https (http only on loopback), no secret \
+    without `private_key_jwt`, a mapped group or a `home_tenant` that does not exist, an instance-wide provider \
+    creating users without `home_tenant`. An id taken: 409. See docs/FEDERATION.md.";
+
+const IDP_REPLACE: &str = "Replaces every field; without `client_secret`, the stored secret is kept. The same \
+    rules as creating.";
+
+fn idp_example() -> Value {
+    json!({
+        "id": "okta",
+        "name": "Acme Okta",
+        "issuer": "https://acme.okta.example",
+        "client_id": "0oa1abc",
+        "client_secret": "example-secret",
+        "scopes": ["openid", "profile", "email", "groups"],
+        "email_domains": ["acme.example"],
+        "group_mappings": [{ "upstream": "Ops", "group": "ops" }],
+    })
 }
 
 /// The description of attaching a member from its own side.
@@ -700,6 +767,7 @@ fn parameters() -> Value {
         "tokenId": path_param("token_id", "The token's id.", path_id(&[]), "tok_Hq3x9Kp2LmN4"),
         "clientId": path_param("client_id", "The client's id.", path_id(&[]), "sac_Vb8nR2xq5TzLw7Kd"),
         "workloadIdentityId": path_param("id", "The workload identity's id.", path_id(&[]), "gh-deploy"),
+        "identityProviderId": path_param("id", "The identity provider's id.", path_id(&[]), "okta"),
         "after": query_param("after", "Return the items after this id (a page's `next`).", json!({ "type": "string" })),
         "limit": query_param(
             "limit",
@@ -806,6 +874,111 @@ fn permission_pattern() -> String {
     let perms: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
     let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     format!("^({}):({})$", perms.join("|"), actions.join("|"))
+}
+
+/// The identity providers' schemas, added to [`schemas`] (one `json!` that size would pass the
+/// macro recursion limit).
+fn with_identity_providers(mut all: Value) -> Value {
+    let claims = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Which upstream claims fill the user (defaults: sub, preferred_username, email, name, groups).",
+        "properties": {
+            "subject": text(100, "The stable subject claim."),
+            "username": text(100, "The username claim."),
+            "email": text(100, "The email claim."),
+            "name": text(100, "The display-name claim."),
+            "groups": text(100, "The groups claim (an array of strings, or one string)."),
+        },
+    });
+    let mapping = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["upstream", "group"],
+        "properties": {
+            "upstream": text(500, "The upstream group value (exact)."),
+            "tenant": nullable(schema_ref("Id")),
+            "group": schema_ref("Id"),
+        },
+    });
+    let mut props = json!({
+        "id": {
+            "anyOf": [schema_ref("Id"), { "type": "null" }],
+            "description": "Required when creating (it appears in `idp_hint`); in a replacement, the path's id if given.",
+        },
+        "name": schema_ref("Name"),
+        "issuer": text(500, "The provider's issuer, exactly as the `iss` of its ID tokens: an https URL without query \
+            or fragment (http only on a loopback address). Its discovery document gives the endpoints and keys."),
+        "client_id": text(255, "Tessera's client id at the provider."),
+        "client_secret": nullable(text(1000, "Tessera's client secret at the provider: write-only, sealed at rest. \
+            Required unless `auth_method` is `private_key_jwt`; absent in a replacement, the stored one is kept.")),
+        "auth_method": {
+            "type": "string",
+            "enum": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "description": "How Tessera authenticates at the token endpoint; `private_key_jwt` signs with \
+                Tessera's RS256 key (register `{issuer}/jwks` at the provider). Default `client_secret_basic`.",
+        },
+        "scopes": nullable(json!({
+            "type": "array",
+            "maxItems": 20,
+            "items": { "type": "string", "pattern": "^[!#-\\[\\]-~]{1,100}$" },
+            "description": "Scopes to request; `openid` is added if missing. Default: openid profile email.",
+        })),
+    });
+    let more = json!({
+        "claims": claims,
+        "email_domains": {
+            "type": "array",
+            "maxItems": 50,
+            "items": { "type": "string", "maxLength": 253 },
+            "description": "Domains of this provider: home-realm discovery, and when not empty the only ones allowed.",
+        },
+        "link": {
+            "type": "string",
+            "enum": ["never", "verified_email"],
+            "description": "Whether a first sign-in may link an existing user with the same verified email. Default never.",
+        },
+        "jit": nullable(json!({ "type": "boolean", "description": "Create users at their first sign-in. Default true." })),
+        "home_tenant": nullable(schema_ref("Id")),
+        "group_mappings": { "type": "array", "maxItems": 100, "items": mapping },
+        "end_session": nullable(json!({ "type": "boolean", "description": "End the upstream session at logout. Default true." })),
+        "enabled": nullable(json!({ "type": "boolean", "description": "Offered on the login page. Default true." })),
+    });
+    props.as_object_mut().expect("object").extend(more.as_object().expect("object").clone());
+    let provider = json!({
+        "id": string(),
+        "tenant": { "type": "string", "description": "The tenant, or `*` for an instance-wide provider." },
+        "name": string(),
+        "issuer": string(),
+        "client_id": string(),
+        "client_secret_set": { "type": "boolean" },
+        "auth_method": string(),
+        "scopes": { "type": "array", "items": string() },
+        "claims": { "type": "object" },
+        "email_domains": { "type": "array", "items": string() },
+    });
+    let provider_more = json!({
+        "link": string(),
+        "jit": { "type": "boolean" },
+        "home_tenant": string_or_null(),
+        "group_mappings": { "type": "array", "items": { "type": "object" } },
+        "end_session": { "type": "boolean" },
+        "enabled": { "type": "boolean" },
+        "redirect_uri": string(),
+        "post_logout_redirect_uri": string(),
+        "created_at": timestamp(),
+        "updated_at": timestamp(),
+    });
+    let mut provider = provider;
+    provider.as_object_mut().expect("object").extend(provider_more.as_object().expect("object").clone());
+    let map = all.as_object_mut().expect("schemas");
+    map.insert("NewIdentityProvider".into(), body(&["name", "issuer", "client_id"], props));
+    map.insert("IdentityProvider".into(), object(provider));
+    map.insert(
+        "IdentityProviderList".into(),
+        object(json!({ "items": { "type": "array", "items": schema_ref("IdentityProvider") } })),
+    );
+    all
 }
 
 fn schemas() -> Value {
@@ -1185,6 +1358,7 @@ fn schemas() -> Value {
         "WorkloadIdentityList": object(json!({
             "items": { "type": "array", "items": schema_ref("WorkloadIdentity") },
         })),
+
     });
     let mut all = Map::new();
     for part in [common, requests, responses] {

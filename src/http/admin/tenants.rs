@@ -19,7 +19,7 @@ use crate::http::AppState;
 use crate::store::{Binding, INSTANCE_SCOPE, MemberKind, TENANT_ADMIN_ROLE_ID, Tenant};
 
 /// Tenant ids that would collide with the API's own paths.
-const RESERVED: [&str; 4] = ["tenants", "me", "instance-admins", "openapi.json"];
+const RESERVED: [&str; 5] = ["tenants", "me", "instance-admins", "openapi.json", "identity-providers"];
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -38,8 +38,10 @@ embed_migrations![
     "0002_access_model.sql",
     "0003_service_account_tokens.sql",
     "0004_scim.sql",
-    "0006_signing_keys.sql"
-, "0008_accounts.sql"];
+    "0005_federation.sql",
+    "0006_signing_keys.sql",
+    "0008_accounts.sql"
+];
 
 /// Builds a migrator over embedded files, failing on a file name sqlx could not resolve.
 pub(super) fn migrator(files: &'static [Embedded]) -> Result<Migrator, String> {

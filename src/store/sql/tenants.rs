@@ -56,7 +56,7 @@ mod queries {
     /// Deleting a tenant, in this order ($1 tenant). First the rows the users and service
     /// accounts homed in the tenant have in other tenants, then every row with the tenant's
     /// id, children before parents, the tenant itself last. Not the audit log.
-    pub const DELETE_TENANT: [&str; 19] = [
+    pub const DELETE_TENANT: [&str; 21] = [
         "DELETE FROM tenant_access WHERE principal_kind = 'user' \
          AND principal_id IN (SELECT id FROM users WHERE tenant_id = $1)",
         "DELETE FROM group_members WHERE member_kind = 'user' \
@@ -82,7 +82,9 @@ mod queries {
         "DELETE FROM api_tokens WHERE tenant_id = $1",
         "DELETE FROM workload_trusts WHERE tenant_id = $1",
         "DELETE FROM service_accounts WHERE tenant_id = $1",
-        // Consents go with their users and clients (ON DELETE CASCADE).
+        "DELETE FROM federated_identities WHERE tenant_id = $1",
+        "DELETE FROM idp_connections WHERE tenant_id = $1",
+        // Consents, and links at instance-wide connections, go with their users and clients (ON DELETE CASCADE).
         "DELETE FROM users WHERE tenant_id = $1",
         "DELETE FROM clients WHERE tenant_id = $1",
     ];

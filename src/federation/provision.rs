@@ -1,0 +1,183 @@
+//! From an upstream identity to a Tessera user: the link by the upstream subject, linking an
+//! existing user by verified email (only when the connection allows it), just-in-time
+//! creation, profile updates at every sign-in, and group memberships by the connection's
+//! mappings.
+
+use std::collections::BTreeSet;
+
+use super::{FedError, UpstreamIdentity, domain_allowed};
+use crate::crypto::random_token;
+use crate::oauth::Provider;
+use crate::store::{Connection, INSTANCE_SCOPE, LinkPolicy, MemberKind, StoreError, User};
+
+/// The user this upstream identity signs in as, created or linked as the connection's
+/// rules say, with its profile brought up to date. Disabled users are refused.
+pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity, now: i64) -> Result<User, FedError> {
+    if !domain_allowed(conn, ident.email.as_deref()) {
+        return Err(FedError::Refused(format!(
+            "Your email address is not in a domain that may sign in through {}.",
+            conn.name
+        )));
+    }
+    let fed = &p.stores.federation;
+    let users = &p.stores.users;
+    if let Some(user_id) = fed.find_identity(&conn.tenant_id, &conn.id, &ident.subject, now).await?
+        && let Some(user) = users.get_user_any(&user_id).await?
+    {
+        refuse_disabled(&user)?;
+        return Ok(update_profile(p, user, ident).await);
+    }
+    // Not linked yet: an existing user with this email?
+    let existing = match ident.email.as_deref() {
+        Some(e) => users.find_user_by_email_any(e).await?,
+        None => None,
+    };
+    if let Some(user) = existing {
+        if conn.settings.link == LinkPolicy::VerifiedEmail && ident.email_verified {
+            refuse_disabled(&user)?;
+            match fed.link_identity(&conn.tenant_id, &conn.id, &ident.subject, &user.id, now).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(connection = %conn.id, user = %user.id, "federation: linked by verified email");
+            return Ok(update_profile(p, user, ident).await);
+        }
+        return Err(FedError::Refused(format!(
+            "A Tessera account with this email address already exists. Ask an administrator to link it to {}.",
+            conn.name
+        )));
+    }
+    if !conn.settings.jit {
+        return Err(FedError::Refused(format!(
+            "No Tessera account is linked to your {} identity, and accounts are not created automatically. \
+             Ask an administrator for access.",
+            conn.name
+        )));
+    }
+    let home = if conn.tenant_id == INSTANCE_SCOPE {
+        conn.settings.home_tenant.clone().ok_or_else(|| {
+            tracing::error!(connection = %conn.id, "federation: an instance-wide connection without home_tenant");
+            FedError::Refused("This identity provider is not set up to create accounts.".into())
+        })?
+    } else {
+        conn.tenant_id.clone()
+    };
+    let username = ident
+        .username
+        .clone()
+        .or_else(|| ident.email.clone())
+        .filter(|u| u.len() <= 128 && !u.chars().any(|c| c.is_control() || c.is_whitespace()))
+        .unwrap_or_else(|| {
+            format!("{}-{}", conn.id, ident.subject).chars().filter(|c| !c.is_whitespace()).take(128).collect()
+        });
+    let user = User {
+        tenant_id: home,
+        id: random_token(12),
+        username,
+        email: ident.email.clone(),
+        email_verified: ident.email.is_some() && ident.email_verified,
+        name: ident.name.clone(),
+        password_hash: None,
+        disabled: false,
+        password_change_required: false,
+        created_at: now,
+    };
+    match fed.provision_user(&user, &conn.tenant_id, &conn.id, &ident.subject).await {
+        Ok(()) => {
+            tracing::info!(connection = %conn.id, user = %user.id, tenant = %user.tenant_id, "federation: user created");
+            Ok(user)
+        }
+        Err(StoreError::Conflict(_)) => {
+            // Another sign-in of the same person won the race, or the username is taken.
+            if let Some(user_id) = fed.find_identity(&conn.tenant_id, &conn.id, &ident.subject, now).await?
+                && let Some(u) = users.get_user_any(&user_id).await?
+            {
+                refuse_disabled(&u)?;
+                return Ok(u);
+            }
+            Err(FedError::Refused(format!(
+                "The username {} is taken by another Tessera account. Ask an administrator to link it to {}.",
+                user.username, conn.name
+            )))
+        }
+        Err(StoreError::NotFound) => {
+            tracing::error!(connection = %conn.id, tenant = %user.tenant_id, "federation: the home tenant does not exist");
+            Err(FedError::Refused("This identity provider is not set up to create accounts.".into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn refuse_disabled(user: &User) -> Result<(), FedError> {
+    if user.disabled {
+        return Err(FedError::Refused("This account is disabled. Ask an administrator.".into()));
+    }
+    Ok(())
+}
+
+/// Brings email, its verification and name in line with the upstream. A failure (an email
+/// taken by another account) keeps the old profile: the sign-in goes on.
+async fn update_profile(p: &Provider, mut user: User, ident: &UpstreamIdentity) -> User {
+    let email = ident.email.clone().or_else(|| user.email.clone());
+    let verified = if ident.email.is_some() { ident.email_verified } else { user.email_verified };
+    let name = ident.name.clone().or_else(|| user.name.clone());
+    if email == user.email && verified == user.email_verified && name == user.name {
+        return user;
+    }
+    match p.stores.federation.update_federated_profile(&user.id, email.as_deref(), verified, name.as_deref()).await {
+        Ok(()) => {
+            user.email = email;
+            user.email_verified = verified;
+            user.name = name;
+        }
+        Err(e) => tracing::warn!(user = %user.id, error = %e, "federation: profile not updated"),
+    }
+    user
+}
+
+/// Makes the user's memberships of the mapped groups follow the upstream's groups: a member
+/// of every mapped group whose upstream value it holds, of none of the others. Groups no
+/// mapping names are left alone. Each change bumps the user's binding epoch in that tenant.
+/// Returns the (tenant, group) pairs joined and left.
+pub async fn sync_groups(
+    p: &Provider,
+    conn: &Connection,
+    user_id: &str,
+    upstream_groups: &[String],
+    now: i64,
+) -> Result<(Vec<String>, Vec<String>), FedError> {
+    let mut wanted = BTreeSet::new();
+    let mut managed = BTreeSet::new();
+    for m in &conn.settings.group_mappings {
+        let tenant = m.tenant.clone().unwrap_or_else(|| conn.tenant_id.clone());
+        if tenant == INSTANCE_SCOPE {
+            continue;
+        }
+        managed.insert((tenant.clone(), m.group.clone()));
+        if upstream_groups.iter().any(|g| g == &m.upstream) {
+            wanted.insert((tenant, m.group.clone()));
+        }
+    }
+    let (mut joined, mut left) = (Vec::new(), Vec::new());
+    let groups = &p.stores.groups;
+    for (tenant, group) in &managed {
+        let label = format!("{tenant}/{group}");
+        if wanted.contains(&(tenant.clone(), group.clone())) {
+            match groups.add_member(tenant, group, MemberKind::User, user_id, now).await {
+                Ok(()) => joined.push(label),
+                Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::NotFound) => {
+                    tracing::warn!(connection = %conn.id, group = %label, "federation: a mapped group does not exist")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match groups.remove_member(tenant, group, MemberKind::User, user_id, now).await {
+                Ok(()) => left.push(label),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok((joined, left))
+}
