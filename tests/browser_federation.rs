@@ -378,8 +378,13 @@ async fn story(dir: &Path, tessera: &Tessera, upstream: &Upstream) {
     let url =
         wait_for(&b, "the upstream's logout or the app", |u| u.starts_with(upstream.issuer()) || u.starts_with(&bye))
             .await;
-    assert!(!url.starts_with(&bye), "the browser went through the upstream's end-session endpoint first");
-    upstream.confirm_logout(&b).await;
+    if let Upstream::Node(_) = upstream {
+        // node-oidc-provider asks for confirmation on its end-session page.
+        assert!(!url.starts_with(&bye), "the browser went through the upstream's end-session endpoint first");
+        upstream.confirm_logout(&b).await;
+    }
+    // (A Tessera upstream signs out silently for its own id_token_hint: the redirects chain
+    // straight through; that the upstream session ended is checked below.)
     let url = wait_for(&b, "back at the application", |u| u.starts_with(&bye)).await;
     assert!(url.contains("state=bye-state"), "{url}");
     // Signed out at both: the next sign-in shows the upstream's login page again.

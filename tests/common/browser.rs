@@ -170,6 +170,10 @@ impl Tessera {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "tessera {} failed ({}):\n{stdout}\n{stderr}", args.join(" "), out.status);
+        if stdout.trim().is_empty() {
+            // A command whose answer has no body (204).
+            return serde_json::Value::Null;
+        }
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("tessera {} printed no JSON ({e}):\n{stdout}", args[0]))
     }
 }
