@@ -37,6 +37,7 @@ on_both_backends!(
     email_domains_linking_and_discovery,
     unreachable_provider_is_a_clear_page,
     identity_providers_admin_api,
+    store_keeps_tenants_apart,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -796,4 +797,50 @@ async fn identity_providers_admin_api(b: Backend) {
 
     assert_eq!(admin(&app, Method::DELETE, "/default/identity-providers/corp", None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(admin(&app, Method::GET, "/default/identity-providers/corp", None).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Each `FederationStore` method, called with another tenant, reaches nothing of this one's.
+async fn store_keeps_tenants_apart(b: Backend) {
+    let app = TestApp::new(b).await;
+    let fed = &app.stores.federation;
+    let conn = tessera::store::Connection {
+        tenant_id: DEFAULT_TENANT.into(),
+        id: "corp".into(),
+        name: "Corp".into(),
+        issuer: "https://sso.corp.example".into(),
+        client_id: "c".into(),
+        client_secret_sealed: Some("v1.sealed".into()),
+        settings: Default::default(),
+        enabled: true,
+        created_at: 1,
+        updated_at: 1,
+    };
+    fed.create_connection(&conn).await.unwrap();
+    let mut other = conn.clone();
+    other.tenant_id = "globex".into();
+    // The same id in another tenant (or the instance) is another connection.
+    fed.create_connection(&other).await.unwrap();
+    let alice = app.user("alice").await;
+    fed.link_identity(DEFAULT_TENANT, "corp", "sub-1", &alice.id, 2).await.unwrap();
+
+    assert_eq!(fed.list_connections(DEFAULT_TENANT).await.unwrap().len(), 1);
+    assert!(fed.list_connections("acme").await.unwrap().is_empty());
+    assert!(fed.get_connection("acme", "corp").await.unwrap().is_none());
+    assert!(fed.find_identity("globex", "corp", "sub-1", 3).await.unwrap().is_none());
+    assert_eq!(fed.find_identity(DEFAULT_TENANT, "corp", "sub-1", 3).await.unwrap(), Some(alice.id.clone()));
+    let mut changed = conn.clone();
+    changed.tenant_id = "acme".into();
+    assert!(matches!(fed.update_connection(&changed).await, Err(tessera::store::StoreError::NotFound)));
+    assert!(matches!(fed.delete_connection("acme", "corp").await, Err(tessera::store::StoreError::NotFound)));
+    // Deleting globex's connection leaves the default tenant's and its links alone.
+    fed.delete_connection("globex", "corp").await.unwrap();
+    assert!(fed.get_connection(DEFAULT_TENANT, "corp").await.unwrap().is_some());
+    assert_eq!(fed.find_identity(DEFAULT_TENANT, "corp", "sub-1", 4).await.unwrap(), Some(alice.id.clone()));
+    // A link is unique per connection; deleting the connection removes its links.
+    assert!(matches!(
+        fed.link_identity(DEFAULT_TENANT, "corp", "sub-1", &alice.id, 5).await,
+        Err(tessera::store::StoreError::Conflict(_))
+    ));
+    fed.delete_connection(DEFAULT_TENANT, "corp").await.unwrap();
+    assert!(fed.find_identity(DEFAULT_TENANT, "corp", "sub-1", 6).await.unwrap().is_none());
 }
