@@ -325,12 +325,103 @@ async fn forms_need_the_session_csrf_token(backend: Backend) {
     assert_eq!(app.send(req).await.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
+/// Identity providers: the list, adding one (a validation error shown next to its field, the
+/// secret never echoed), removing one; another tenant's admin cannot see the page.
+async fn identity_providers_page(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    tenant_admin(&app, DEFAULT_TENANT, "alice").await;
+    tenant_admin(&app, "acme", "dave").await;
+    let b = Browser::sign_in(&app, "alice").await;
+    let path = "/console/t/default/identity-providers";
+    let a = b.page(path).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.html);
+    assert!(a.html.contains(&format!("<a href=\"{path}\" aria-current=\"page\">Identity providers</a>")), "{}", a.html);
+    assert!(a.html.contains(&format!("{ISSUER}/login/federated/callback")), "the redirect URI to register");
+    assert!(a.html.contains("<table id=\"identity-providers\">"));
+
+    // Validation: the API's message next to the field, the typed values kept, the secret not.
+    let secret = "upstream-client-secret-value";
+    let r = b
+        .post(
+            path,
+            &[
+                ("id", "corp"),
+                ("name", "Corp SSO"),
+                ("issuer", "ftp://idp.example.com"),
+                ("client_id", "tessera"),
+                ("client_secret", secret),
+                ("auth_method", "client_secret_basic"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("<p class=\"field-error\" id=\"idp-issuer-err\">must be an https URL"), "{}", r.html);
+    assert!(r.html.contains("value=\"Corp SSO\""));
+    assert!(!r.html.contains(secret), "the secret is never written back into the page");
+    let r = b
+        .post(path, &[("id", "corp"), ("name", "Corp SSO"), ("issuer", "https://idp.example.com"), ("client_id", "c")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("id=\"idp-client_secret-err\">is required unless"), "{}", r.html);
+    assert!(app.stores.federation.get_connection(DEFAULT_TENANT, "corp").await.unwrap().is_none());
+
+    // Create.
+    let r = b
+        .post(
+            path,
+            &[
+                ("id", "corp"),
+                ("name", "Corp SSO"),
+                ("issuer", "https://idp.example.com"),
+                ("client_id", "tessera"),
+                ("client_secret", secret),
+                ("auth_method", "client_secret_post"),
+                ("email_domains", "example.com, Corp.Example"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location, format!("{path}?done=created"));
+    let c = app.stores.federation.get_connection(DEFAULT_TENANT, "corp").await.unwrap().expect("created");
+    assert_eq!(c.settings.email_domains, vec!["example.com", "corp.example"]);
+    assert_eq!(c.settings.auth_method, tessera::store::UpstreamAuthMethod::ClientSecretPost);
+    assert!(c.client_secret_sealed.is_some());
+    let a = b.page(&r.location).await;
+    assert!(a.html.contains("id=\"notice\">Created."));
+    let table = a.html.split("<table id=\"identity-providers\">").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(
+        table.contains("corp")
+            && table.contains("https://idp.example.com")
+            && table.contains("example.com, corp.example")
+    );
+    assert!(!a.html.contains(secret));
+
+    // Another tenant's admin: not found, and not listed on their own page.
+    let d = Browser::sign_in(&app, "dave").await;
+    assert_eq!(d.get(path).await.status, StatusCode::NOT_FOUND);
+    let own = d.page("/console/t/acme/identity-providers").await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(!own.html.contains("idp.example.com"));
+    let r = d.post(&format!("{path}/corp/delete"), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(app.stores.federation.get_connection(DEFAULT_TENANT, "corp").await.unwrap().is_some());
+
+    // Delete.
+    let r = b.post(&format!("{path}/corp/delete"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location, format!("{path}?done=deleted"));
+    assert!(app.stores.federation.get_connection(DEFAULT_TENANT, "corp").await.unwrap().is_none());
+    let a = b.page(&r.location).await;
+    assert!(a.html.contains("id=\"notice\">Deleted.") && !a.html.contains("idp.example.com"));
+}
+
 on_both_backends!(
     sign_in_flow,
     tenant_admin_walk_through,
     no_menu_for_people_without_admin_rights,
     other_tenant_admin_sees_none_of_it,
     forms_need_the_session_csrf_token,
+    identity_providers_page,
 );
 
 /// A form post: its path, its fields, the id of the field whose error must show, and a piece

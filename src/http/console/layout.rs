@@ -93,12 +93,13 @@ fn document(title: &str, body: &str) -> String {
 }
 
 /// The menu entries: (path under the tenant, label, key).
-const MENU: [(&str, &str, &str); 6] = [
+const MENU: [(&str, &str, &str); 7] = [
     ("/users", "Users", "users"),
     ("/groups", "Groups", "groups"),
     ("/roles", "Roles", "roles"),
     ("/service-accounts", "Service accounts", "service-accounts"),
     ("/bindings", "Bindings", "bindings"),
+    ("/identity-providers", "Identity providers", "identity-providers"),
     ("/audit-logs", "Audit logs", "audit-logs"),
 ];
 

@@ -16,6 +16,7 @@
 mod audit;
 mod bindings;
 mod groups;
+mod identity_providers;
 mod layout;
 mod roles;
 mod service_accounts;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(service_accounts::router())
         .merge(bindings::router())
+        .merge(identity_providers::router())
         .merge(tenants::router())
         .merge(audit::router())
 }
