@@ -47,7 +47,8 @@ impl std::fmt::Debug for Mail {
 
 enum Transport {
     Folder(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// lettre's own timeout covers connecting only: the whole send is bounded by the second.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 /// Sends mail through the configured transport. Cheap to clone.
@@ -83,7 +84,7 @@ impl Mailer {
                 if !c.smtp_username.is_empty() {
                     builder = builder.credentials(Credentials::new(c.smtp_username.clone(), c.smtp_password.clone()));
                 }
-                Transport::Smtp(builder.build())
+                Transport::Smtp(builder.build(), Duration::from_secs(c.smtp_timeout_secs))
             }
         };
         let domain = from.email.domain().to_string();
@@ -102,7 +103,7 @@ impl Mailer {
     pub fn transport(&self) -> &'static str {
         match self.inner.transport {
             Transport::Folder(_) => "folder",
-            Transport::Smtp(_) => "smtp",
+            Transport::Smtp(..) => "smtp",
         }
     }
 
@@ -112,7 +113,10 @@ impl Mailer {
         let _permit = self.inner.sends.acquire().await.map_err(|_| MailError("the mailer is closed".into()))?;
         match &self.inner.transport {
             Transport::Folder(dir) => write_to_folder(dir, &message.formatted()).await,
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| MailError(smtp_cause(&e))),
+            Transport::Smtp(smtp, timeout) => match tokio::time::timeout(*timeout, smtp.send(message)).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|e| MailError(smtp_cause(&e))),
+                Err(_) => Err(MailError("SMTP: timed out".into())),
+            },
         }
     }
 
@@ -143,11 +147,17 @@ impl Mailer {
     }
 }
 
-/// The body as 8bit text when its lines allow (links stay whole and readable, not split by
-/// quoted-printable soft breaks), else whatever encoding lettre picks.
+/// The body as 7bit (ASCII) or 8bit text with CRLF line ends when every line fits the 998
+/// characters RFC 5322 allows, so a link stays whole and readable on its line. (lettre's own
+/// choice turns to quoted-printable past 76 characters, whose soft breaks split links.)
+/// Else whatever encoding lettre picks.
 fn body(text: &str) -> Body {
-    Body::new_with_encoding(text.to_string(), ContentTransferEncoding::EightBit)
-        .unwrap_or_else(|_| Body::new(text.to_string()))
+    let crlf = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+    if crlf.contains('\0') || crlf.split("\r\n").any(|line| line.len() > 998) {
+        return Body::new(text.to_string());
+    }
+    let encoding = if crlf.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
+    Body::dangerous_pre_encoded(crlf.into_bytes(), encoding)
 }
 
 /// What went wrong with SMTP, without the server's reply text (it can quote the message).

@@ -28,7 +28,8 @@ port, folder, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
-    return AuthResult(success=ok, auth_data=auth_data if ok else None)
+    # handled=False: aiosmtpd answers 535 itself (its default, True, leaves the client waiting).
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 class Saver:
     count = 0
@@ -178,4 +179,35 @@ async fn the_forgot_password_page_mails_through_smtp() {
     assert_eq!(got[0]["rcpt_tos"], serde_json::json!(["bea@example.com"]));
     let msg = Message::parse(got[0]["content"].as_str().unwrap());
     assert!(msg.link("https://id.test/login/reset?token=").is_some(), "{}", msg.body);
+}
+
+/// A server that accepts the connection and never answers: the send gives up after
+/// `mail.smtp_timeout_secs` (lettre's own timeout covers connecting only) instead of hanging
+/// and holding one of the mailer's few send slots for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_smtp_server_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = MailConfig {
+        transport: MailTransport::Smtp,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: port,
+        smtp_security: SmtpSecurity::None,
+        smtp_timeout_secs: 1,
+        ..MailConfig::default()
+    };
+    let mailer = Mailer::from_config(&config).unwrap();
+    let m =
+        mail::reset_link("ann@example.com", None, "ann", "https://id.test/login/reset?token=x", 60, "user:u1".into());
+    let sent =
+        tokio::time::timeout(Duration::from_secs(120), mailer.send(&m)).await.expect("the send gave up by itself");
+    let err = sent.expect_err("nothing was sent");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    silent.abort();
 }
