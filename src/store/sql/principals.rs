@@ -4,7 +4,7 @@
 use sqlx::{Postgres, Sqlite};
 
 use super::{SqlStore, backend, write_error};
-use crate::store::{MemberKind, PrincipalKind, StoreResult};
+use crate::store::{MemberKind, PrincipalKind, StoreResult, User};
 
 /// Kinds are bound as their `as_str` text.
 mod queries {
@@ -50,6 +50,29 @@ macro_rules! impl_principal_steps {
                 };
                 let count: i64 = sqlx::query_scalar(query).bind(id).fetch_one(&mut *conn).await.map_err(backend)?;
                 Ok(count > 0)
+            }
+
+            /// Inserts a user and gives it access to its home tenant (provisioned users: SCIM,
+            /// federation). `Conflict` if the id, username or email is taken.
+            pub(super) async fn insert_user_with_home_access(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user: &User,
+            ) -> StoreResult<()> {
+                sqlx::query(super::queries::INSERT_USER)
+                    .bind(&user.tenant_id)
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(&user.email)
+                    .bind(user.email_verified)
+                    .bind(&user.name)
+                    .bind(&user.password_hash)
+                    .bind(user.disabled)
+                    .bind(user.password_change_required)
+                    .bind(user.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| write_error(e, || format!("user {} or its email", user.username)))?;
+                Self::grant_access_if_missing(conn, &user.tenant_id, MemberKind::User, &user.id, user.created_at).await
             }
 
             /// Gives the principal access to the tenant unless it has it already.

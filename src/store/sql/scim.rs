@@ -203,28 +203,7 @@ macro_rules! impl_scim_store {
         impl ScimStore for SqlStore<$db> {
             async fn create_scim_user(&self, user: &User, record: &ScimRecord) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await.map_err(backend)?;
-                sqlx::query(super::queries::INSERT_USER)
-                    .bind(&user.tenant_id)
-                    .bind(&user.id)
-                    .bind(&user.username)
-                    .bind(&user.email)
-                    .bind(user.email_verified)
-                    .bind(&user.name)
-                    .bind(&user.password_hash)
-                    .bind(user.disabled)
-                    .bind(user.password_change_required)
-                    .bind(user.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| write_error(e, || format!("user {} or its email", user.username)))?;
-                Self::grant_access_if_missing(
-                    &mut tx,
-                    &user.tenant_id,
-                    crate::store::MemberKind::User,
-                    &user.id,
-                    user.created_at,
-                )
-                .await?;
+                Self::insert_user_with_home_access(&mut tx, user).await?;
                 Self::put_user_record(&mut tx, &user.tenant_id, &user.id, record).await?;
                 tx.commit().await.map_err(backend)
             }
