@@ -568,7 +568,27 @@ pub fn by_email<'a>(offered: &'a [Connection], email: &str) -> Option<&'a Connec
 pub struct UpstreamSession {
     pub tenant_id: String,
     pub connection_id: String,
-    pub id_token: String,
+    /// The upstream ID token (the logout's `id_token_hint`), sealed: the state store never
+    /// holds it in clear.
+    id_token_sealed: String,
+}
+
+/// What the sealed ID token of a session belongs to.
+const ID_TOKEN_CONTEXT: &str = "upstream-id-token";
+
+impl UpstreamSession {
+    pub fn new(p: &Provider, tenant_id: &str, connection_id: &str, id_token: &str) -> Self {
+        Self {
+            tenant_id: tenant_id.to_string(),
+            connection_id: connection_id.to_string(),
+            id_token_sealed: p.federation.sealing().seal(id_token.as_bytes(), ID_TOKEN_CONTEXT),
+        }
+    }
+
+    fn id_token(&self, p: &Provider) -> Option<String> {
+        let plain = p.federation.sealing().open(&self.id_token_sealed, ID_TOKEN_CONTEXT).ok()?;
+        String::from_utf8(plain).ok()
+    }
 }
 
 /// A pending return from the upstream's logout: where to go afterwards.
@@ -591,6 +611,7 @@ pub async fn logout_redirect(p: &Provider, up: &UpstreamSession, then: Option<St
     if !crate::oauth::remote_jwks::fetchable(&endpoint) {
         return None;
     }
+    let id_token = up.id_token(p)?;
     let state = random_token(24);
     let value = serde_json::to_vec(&PendingReturn { redirect: then }).ok()?;
     p.kv.put(&format!("fedlogout:{}", hash_secret(&state)), &value, p.settings.login_request_ttl).await.ok()?;
@@ -598,7 +619,7 @@ pub async fn logout_redirect(p: &Provider, up: &UpstreamSession, then: Option<St
     Some(crate::oauth::authorize::append_query(
         &endpoint,
         &[
-            ("id_token_hint", up.id_token.as_str()),
+            ("id_token_hint", id_token.as_str()),
             ("client_id", conn.client_id.as_str()),
             ("post_logout_redirect_uri", back.as_str()),
             ("state", state.as_str()),

@@ -168,8 +168,7 @@ async fn complete(s: &AppState, meta: &RequestMeta, headers: &HeaderMap, done: f
         Ok(_) => {}
         Err(e) => return fed_page(&e),
     }
-    let upstream =
-        UpstreamSession { tenant_id: conn.tenant_id.clone(), connection_id: conn.id.clone(), id_token: done.id_token };
+    let upstream = UpstreamSession::new(p, &conn.tenant_id, &conn.id, &done.id_token);
     let how = SignedInBy { amr: &["fed"], upstream: Some(upstream) };
     sign_in_with(s, meta, headers, req, &done.request_id, &user, how).await
 }
