@@ -143,10 +143,14 @@ fn require_node() {
         node.is_ok_and(|o| o.status.success()),
         "the federation browser test runs node-oidc-provider: install Node.js (Debian package nodejs)"
     );
-    assert!(
-        Path::new(UPSTREAM_DIR).join("node_modules/oidc-provider").exists(),
-        "the federation browser test needs its upstream's packages: run `npm ci --prefix tests/upstream`"
-    );
+    if !Path::new(UPSTREAM_DIR).join("node_modules/oidc-provider").exists() {
+        // First run on a fresh machine: install the pinned packages (package-lock.json).
+        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", UPSTREAM_DIR]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "the federation browser test needs its upstream's packages and `npm ci --prefix tests/upstream` failed"
+        );
+    }
 }
 
 fn write_accounts(path: &Path, groups: &[&str]) {
