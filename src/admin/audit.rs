@@ -123,6 +123,13 @@ impl AuditLog {
     /// Waits until every entry recorded (and every event tallied) before this call is stored.
     pub async fn flush(&self) {
         self.drain_tallies().await;
+        self.written().await;
+    }
+
+    /// Waits until every entry recorded before this call is stored (tallies stay open): a
+    /// page that shows a person's own history reads it after this, so the sign-in that led to
+    /// the page is on it.
+    pub async fn written(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
             let _ = done.await;

@@ -401,6 +401,8 @@ async fn render(
     let p = &s.provider;
     let u = &cur.user;
     let stores = &p.stores;
+    // The sign-in that led here was handed to the audit writer, maybe not yet written.
+    s.audit.written().await;
     let loaded = async {
         let prefs = stores.preferences.get_preferences(&u.tenant_id, &u.id).await?.unwrap_or_default();
         let tenants = stores.access.tenants_of(MemberKind::User, &u.id).await?;
