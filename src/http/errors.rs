@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::oauth::{ErrorCode, OAuthError};
 
+/// What a 503 (database or state backend unreachable) asks clients to wait before retrying.
+pub const RETRY_AFTER_SECS: &str = "5";
+
 /// An OAuth error as a JSON response. `bearer` selects the RFC 6750 challenge (resource
 /// endpoints such as userinfo) instead of the Basic one (client authentication).
 pub struct OAuthErrorResponse {
@@ -29,6 +32,9 @@ impl IntoResponse for OAuthErrorResponse {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if e.code == ErrorCode::TemporarilyUnavailable {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         let challenge = if self.bearer {
             match e.code {
                 ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidRequest => Some(format!(

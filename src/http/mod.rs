@@ -6,7 +6,7 @@ mod account;
 pub mod admin;
 mod authorize;
 pub mod console;
-mod errors;
+pub(crate) mod errors;
 mod federation;
 mod form;
 mod health;

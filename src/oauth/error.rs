@@ -96,7 +96,7 @@ impl OAuthError {
         tracing::error!(cause = %cause, "internal error");
         Self::new(ErrorCode::ServerError, "the server could not complete the request")
     }
-    /// The short-lived state backend is down: a retryable 503.
+    /// The database or the short-lived state backend is down: a retryable 503.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(cause = %cause, "state backend unavailable");
         Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; try again")
@@ -119,7 +119,10 @@ impl From<crate::kv::KvError> for OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::server_error(e)
+        match e {
+            crate::store::StoreError::Unavailable(_) => OAuthError::unavailable(e),
+            _ => OAuthError::server_error(e),
+        }
     }
 }
 

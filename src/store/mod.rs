@@ -26,9 +26,14 @@ pub enum StoreError {
     /// The row that was to be changed does not exist.
     #[error("not found")]
     NotFound,
-    /// The database failed or could not be reached.
+    /// The database failed.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database could not be reached (refused or dropped connections, no connection free
+    /// within the pool's wait, a server shutting down, a locked SQLite file): worth a retry,
+    /// answered 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

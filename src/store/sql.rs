@@ -204,9 +204,31 @@ struct SqlStore<DB: Database> {
     pool: Pool<DB>,
 }
 
-/// Any database failure: its text goes into `Backend` and nowhere else.
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// Any database failure: its text goes into `Backend` (or `Unavailable`) and nowhere else.
+fn backend(e: impl std::fmt::Display + 'static) -> StoreError {
+    match (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>() {
+        Some(sql) if unreachable_database(sql) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether a database error means "not reachable now" rather than "failed".
+fn unreachable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            // SQLITE_BUSY and SQLITE_LOCKED (also as extended codes: low byte 5 or 6) after the
+            // busy timeout.
+            db.code().and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        // PostgreSQL: connection exceptions (class 08), the server shutting down or starting
+        // (57P01-57P03), too many connections (53300).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+        _ => false,
+    }
 }
 
 /// Maps the error of a write: a unique violation is a `Conflict` described by `what` (never by
@@ -707,6 +729,43 @@ impl_stores!(Postgres);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreachable_databases_are_unavailable_and_failures_are_backend_errors() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            assert!(matches!(backend(e), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(backend(sqlx::Error::RowNotFound), StoreError::Backend(_)));
+        assert!(matches!(backend(sqlx::Error::Protocol("bad".into())), StoreError::Backend(_)));
+        assert!(matches!(backend("column x holds garbage"), StoreError::Backend(_)));
+    }
+
+    /// A locked SQLite database (another connection holds the write lock past the busy
+    /// timeout) is "unavailable", a constraint failure is not.
+    #[tokio::test]
+    async fn sqlite_busy_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+        let a = SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let b = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.busy_timeout(std::time::Duration::from_millis(50)))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)").execute(&a).await.unwrap();
+        let mut holder = a.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *holder).await.unwrap();
+        let err = sqlx::query("INSERT INTO t VALUES (2)").execute(&b).await.unwrap_err();
+        assert!(matches!(backend(err), StoreError::Unavailable(_)));
+        holder.commit().await.unwrap();
+        let err = sqlx::query("INSERT INTO t VALUES (1)").execute(&b).await.unwrap_err();
+        assert!(matches!(backend(err), StoreError::Backend(_)));
+    }
 
     /// The shared SQL relies on sqlx-sqlite binding `$n` by its number, not by its position.
     #[tokio::test]

@@ -90,6 +90,17 @@ impl TestApp {
         Self { router: tessera::app(state.clone()), state, stores, config, _dir: dir, mail_dir }
     }
 
+    /// An application on stores and a state backend the test opened itself (a database behind
+    /// a proxy the test controls, say).
+    pub async fn on(stores: Stores, kv: Arc<dyn tessera::kv::Kv>) -> Self {
+        let mut config = Config::default();
+        config.server.issuer = ISSUER.into();
+        let mail_dir = tempfile::tempdir().expect("mail folder");
+        config.mail.folder = mail_dir.path().to_path_buf();
+        let state = tessera::server::state(&config, keys(), stores.clone(), kv);
+        Self { router: tessera::app(state.clone()), state, stores, config, _dir: None, mail_dir }
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(req).await.expect("infallible")
     }

@@ -84,6 +84,10 @@ impl IntoResponse for Problem {
         };
         let mut res = (self.status, Json(&body)).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(crate::http::errors::RETRY_AFTER_SECS));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -100,6 +104,7 @@ impl From<StoreError> for Problem {
             StoreError::Conflict(what) => Problem::conflict(format!("already exists: {what}")),
             StoreError::NotFound => Problem::not_found(),
             StoreError::Backend(_) => Problem::internal(e),
+            StoreError::Unavailable(_) => Problem::unavailable(e),
         }
     }
 }

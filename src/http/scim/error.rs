@@ -83,6 +83,10 @@ impl IntoResponse for ScimError {
         }
         let mut res = (self.status, Json(body)).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::SCIM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(crate::http::errors::RETRY_AFTER_SECS));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tessera\""));
         }
@@ -96,6 +100,7 @@ impl From<StoreError> for ScimError {
             StoreError::Conflict(what) => ScimError::uniqueness(format!("already exists: {what}")),
             StoreError::NotFound => ScimError::not_found(),
             StoreError::Backend(_) => ScimError::internal(e),
+            StoreError::Unavailable(_) => ScimError::unavailable(e),
         }
     }
 }
