@@ -190,22 +190,14 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
     }
     let username = f.get("username").unwrap_or_default();
     let given = Secret::new(f.get("password").unwrap_or_default());
-    let user = match p.stores.users.find_user_by_username_any(username.trim()).await {
-        Ok(u) => u,
-        Err(e) => return internal(&e.to_string()),
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify(given.expose(), hash).await;
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        other => {
-            let actor = other.as_ref().map_or_else(|| "anonymous".to_string(), |u| format!("user:{}", u.id));
-            let tenant = other.as_ref().map_or(crate::store::DEFAULT_TENANT, |u| u.tenant_id.as_str()).to_string();
-            let summary =
-                json!({ "username": username.trim().chars().take(200).collect::<String>(), "via": "account" });
-            s.record_audit(&meta, &tenant, actor.clone(), "signin.failure", actor, summary).await;
+    // Throttled, audited and rehashed as on the login page.
+    let user = match super::password_signin::check(&s, &meta, None, "account", &username, &given).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            s.provider.metrics.signin_failed();
             return signin_page(&s, StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password.")).await;
         }
+        Err(e) => return internal(&e.description),
     };
     if user.password_change_required {
         return pages::error_page(

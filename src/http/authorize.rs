@@ -180,7 +180,8 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
     }
     let password = crate::crypto::Secret::new(f.get("password").unwrap_or_default());
     // Throttling, Argon2id, the audit of every failure and refusal, rehashing: one place.
-    let user = match super::password_signin::check(&s, &meta, &req.tenant_id, &username, &password).await {
+    let user = match super::password_signin::check(&s, &meta, Some(&req.tenant_id), "login", &username, &password).await
+    {
         Ok(u) => u,
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };

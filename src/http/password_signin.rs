@@ -13,23 +13,31 @@ use crate::store::User;
 
 /// The user, if `username` and `password` sign in; `None` for every kind of failure (unknown
 /// user, wrong password, disabled account, throttled), which the caller must answer the same
-/// way. Each failure is counted and audited in `tenant` (the client's).
-pub(super) async fn check(
+/// way. Every password form and Basic credential goes through here (the login page, the
+/// account page, the admin API), so one throttle counts them all. Each failure is counted
+/// and audited in `tenant` (the client's) or, without one, in the user's home tenant (the
+/// default tenant for an unknown name); `via` says where (`login`, `account`, `admin-api`).
+pub(crate) async fn check(
     s: &AppState,
     meta: &RequestMeta,
-    tenant: &str,
+    tenant: Option<&str>,
+    via: &str,
     username: &str,
     password: &Secret,
 ) -> Result<Option<User>, OAuthError> {
     let p = &s.provider;
     let name = username.trim();
     let addr = meta.client_addr.as_deref();
-    let audit_name = json!({ "username": name.chars().take(200).collect::<String>() });
+    let audit_name = json!({ "username": name.chars().take(200).collect::<String>(), "via": via });
+    let tenant_of = |u: Option<&User>| -> String {
+        tenant.or(u.map(|u| u.tenant_id.as_str())).unwrap_or(crate::store::DEFAULT_TENANT).to_string()
+    };
     if let Some(scope) = s.throttle.locked(name, addr).await? {
+        let tenant = tenant_of(None);
         tracing::info!(tenant = %tenant, scope = scope.as_str(), "sign-in throttled");
         let mut summary = audit_name;
         summary["throttled"] = json!(scope.as_str());
-        s.record_audit(meta, tenant, "anonymous".into(), "signin.throttled", "anonymous".into(), summary).await;
+        s.record_audit(meta, &tenant, "anonymous".into(), "signin.throttled", "anonymous".into(), summary).await;
         return Ok(None);
     }
     // Users are instance-wide identities; access to the client's tenant is checked after.
@@ -59,10 +67,11 @@ pub(super) async fn check(
             Ok(Some(u))
         }
         other => {
+            let tenant = tenant_of(other.as_ref());
             tracing::info!(tenant = %tenant, "sign-in failed");
             s.throttle.failed(name, addr).await?;
             let actor = other.as_ref().map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "anonymous".into());
-            s.record_audit(meta, tenant, actor.clone(), "signin.failure", actor, audit_name).await;
+            s.record_audit(meta, &tenant, actor.clone(), "signin.failure", actor, audit_name).await;
             Ok(None)
         }
     }

@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for Caller {
         if parts.extensions.get::<Operator>().is_some() {
             return Ok(Caller { actor: Actor::operator(), request_id: request });
         }
-        match authenticate(parts, s).await {
+        match authenticate(parts, s, &request).await {
             Ok(actor) => Ok(Caller { actor, request_id: request }),
             Err(problem) => {
                 if problem.status == axum::http::StatusCode::UNAUTHORIZED {
@@ -53,14 +53,14 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn authenticate(parts: &Parts, s: &AppState) -> Result<Actor, Problem> {
+async fn authenticate(parts: &Parts, s: &AppState, request: &RequestMeta) -> Result<Actor, Problem> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(Problem::unauthorized("authenticate with a Bearer access token or Basic credentials"));
     };
     let value = value.to_str().map_err(|_| Problem::unauthorized("malformed Authorization header"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => bearer(s, token.trim()).await,
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => basic(s, value).await,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => basic(s, request, value).await,
         _ => Err(Problem::unauthorized("use the Bearer or Basic authorization scheme")),
     }
 }
@@ -107,23 +107,18 @@ async fn bearer(s: &AppState, token: &str) -> Result<Actor, Problem> {
     })
 }
 
-async fn basic(s: &AppState, header_value: &str) -> Result<Actor, Problem> {
-    let invalid = || Problem::unauthorized("wrong username or password");
+/// Basic credentials: the same password check as the login page (throttled per username and
+/// client address, Argon2id, rehashed), answered the same way for every kind of refusal.
+async fn basic(s: &AppState, request: &RequestMeta, header_value: &str) -> Result<Actor, Problem> {
     let (username, password) = ClientCredentials::parse_basic(header_value)
         .ok()
         .flatten()
         .ok_or_else(|| Problem::unauthorized("malformed Basic credentials"))?;
-    let user = s.provider.stores.users.find_user_by_username_any(&username).await?;
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let pw = password.expose().to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        crate::password::verify_password(&pw, hash.as_deref().unwrap_or(crate::password::dummy_hash()))
-            && hash.is_some()
-    })
-    .await
-    .unwrap_or(false);
-    match user {
-        Some(u) if ok && !u.disabled => Ok(Actor::user(u.id, u.username)),
-        _ => Err(invalid()),
+    let checked = crate::http::password_signin::check(s, request, None, "admin-api", &username, &password).await;
+    match checked {
+        Ok(Some(u)) => Ok(Actor::user(u.id, u.username)),
+        Ok(None) => Err(Problem::unauthorized("wrong username or password")),
+        Err(e) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => Err(Problem::unavailable(e)),
+        Err(e) => Err(Problem::internal(e)),
     }
 }
