@@ -25,6 +25,18 @@ pub struct Config {
     pub log: LogConfig,
     pub mail: MailConfig,
     pub passwords: PasswordsConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// Requests Tessera makes to addresses administrators configure (upstream identity providers,
+/// workload issuers' keys). See [`crate::outbound`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Let them reach private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared (100.64/10)
+    /// addresses, for an identity provider on an internal network. Link-local addresses
+    /// (cloud metadata) stay refused.
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ pub mod kv;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;
+pub mod outbound;
 pub mod password;
 pub mod rbac;
 pub mod sealing;

@@ -126,14 +126,30 @@ impl From<crate::store::StoreError> for FedError {
 /// discovery cache, and the key that seals client secrets.
 #[derive(Default)]
 pub struct Upstreams {
+    /// Where requests to upstreams may go (see [`crate::outbound`]).
+    policy: crate::outbound::Policy,
     http: OnceLock<reqwest::Client>,
     metadata: RwLock<HashMap<String, (Instant, Arc<UpstreamMetadata>)>>,
     sealing: OnceLock<Arc<SealingKey>>,
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, reqwest::Error>> + Send>>;
+type BoxFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, OutboundError>> + Send>>;
+
+/// Why a request to an upstream did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("{0} may not be fetched (only https, or http on loopback, to permitted addresses)")]
+    Refused(String),
+}
 
 impl Upstreams {
+    /// Upstreams reached under `policy`.
+    pub fn new(policy: crate::outbound::Policy) -> Self {
+        Self { policy, ..Default::default() }
+    }
+
     /// Sets the sealing key (the server does at start, from the configured file). Without
     /// one, a random key for the life of the process is used (tests, a single node).
     pub fn set_sealing_key(&self, key: Arc<SealingKey>) {
@@ -145,24 +161,23 @@ impl Upstreams {
     }
 
     fn client(&self) -> reqwest::Client {
-        self.http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(HTTP_TIMEOUT)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap_or_default()
-            })
-            .clone()
+        self.http.get_or_init(|| crate::outbound::client(self.policy, HTTP_TIMEOUT)).clone()
     }
 
     /// reqwest 0.13 as oauth2's asynchronous HTTP client; URLs that may not be fetched
     /// (private addresses, plain http off loopback) are refused before any connection.
     fn http(&self) -> impl Fn(HttpRequest) -> BoxFuture + Clone {
         let client = self.client();
+        let policy = self.policy;
         move |request: HttpRequest| {
             let client = client.clone();
             Box::pin(async move {
+                // Endpoints come from the upstream's discovery document: an address in them is
+                // checked here, a name by the client's resolver.
+                let url = request.uri().to_string();
+                if !policy.fetchable(&url) {
+                    return Err(OutboundError::Refused(url));
+                }
                 let request = reqwest::Request::try_from(request)?;
                 let response = client.execute(request).await?;
                 let mut out = HttpResponse::new(Vec::new());
@@ -183,7 +198,7 @@ impl Upstreams {
         {
             return Ok(m.clone());
         }
-        if !crate::oauth::remote_jwks::fetchable(&conn.issuer) {
+        if !self.policy.fetchable(&conn.issuer) {
             tracing::warn!(connection = %conn.id, "federation: issuer URL may not be fetched");
             return Err(FedError::Unreachable(conn.name.clone()));
         }
@@ -454,7 +469,7 @@ fn payload_claims(jwt: &str) -> Option<Map<String, Value>> {
 }
 
 async fn userinfo(p: &Provider, url: &str, access_token: &str) -> Result<Map<String, Value>, String> {
-    if !crate::oauth::remote_jwks::fetchable(url) {
+    if !p.settings.outbound.fetchable(url) {
         return Err("userinfo URL may not be fetched".into());
     }
     let res = p.federation.client().get(url).bearer_auth(access_token).send().await.map_err(|e| e.to_string())?;
@@ -608,7 +623,7 @@ pub async fn logout_redirect(p: &Provider, up: &UpstreamSession, then: Option<St
     }
     let meta = p.federation.metadata(&conn, false).await.ok()?;
     let endpoint = meta.additional_metadata().end_session_endpoint.clone()?;
-    if !crate::oauth::remote_jwks::fetchable(&endpoint) {
+    if !p.settings.outbound.fetchable(&endpoint) {
         return None;
     }
     let id_token = up.id_token(p)?;

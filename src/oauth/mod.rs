@@ -39,11 +39,15 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub id_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the replaced refresh token still rotates (a retry).
+    pub refresh_token_reuse_grace: Duration,
     pub code_ttl: Duration,
     pub session_ttl: Duration,
     pub login_request_ttl: Duration,
     pub default_access_alg: Alg,
     pub default_id_alg: Alg,
+    /// Where requests to configured URLs may go.
+    pub outbound: crate::outbound::Policy,
 }
 
 impl Settings {
@@ -54,11 +58,13 @@ impl Settings {
             access_token_ttl: Duration::from_secs(t.access_token_lifetime_secs),
             id_token_ttl: Duration::from_secs(t.id_token_lifetime_secs),
             refresh_token_ttl: Duration::from_secs(t.refresh_token_lifetime_secs),
+            refresh_token_reuse_grace: Duration::from_secs(t.refresh_token_reuse_grace_secs),
             code_ttl: Duration::from_secs(t.authorization_code_lifetime_secs),
             session_ttl: Duration::from_secs(t.session_lifetime_secs),
             login_request_ttl: Duration::from_secs(t.login_request_lifetime_secs),
             default_access_alg: Alg::parse(&c.keys.access_token_alg).unwrap_or(Alg::ES256),
             default_id_alg: Alg::parse(&c.keys.id_token_alg).unwrap_or(Alg::RS256),
+            outbound: crate::outbound::Policy { allow_private_networks: c.outbound.allow_private_networks },
         }
     }
 
@@ -88,14 +94,14 @@ pub struct Provider {
 impl Provider {
     pub fn new(settings: Settings, keys: Arc<KeySet>, stores: Stores, kv: Arc<dyn Kv>) -> Self {
         Self {
+            remote_jwks: remote_jwks::RemoteJwks::new(settings.outbound),
+            federation: crate::federation::Upstreams::new(settings.outbound),
             settings,
             keys: SharedKeys::new(keys),
             stores,
             kv,
             clients: ClientCache::default(),
-            remote_jwks: Default::default(),
             metrics: Default::default(),
-            federation: Default::default(),
         }
     }
 

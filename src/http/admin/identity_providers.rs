@@ -22,7 +22,6 @@ use crate::admin::is_instance_admin;
 use crate::crypto::now;
 use crate::federation::{CALLBACK_PATH, LOGGED_OUT_PATH, secret_context};
 use crate::http::AppState;
-use crate::oauth::remote_jwks::fetchable;
 use crate::store::{
     ClaimMapping, Connection, ConnectionSettings, GroupMapping, INSTANCE_SCOPE, LinkPolicy, UpstreamAuthMethod,
 };
@@ -168,7 +167,8 @@ async fn build(
     check_name("name", &body.name)?;
     check_text("issuer", &body.issuer, 500)?;
     let parsed = url::Url::parse(&body.issuer).map_err(|_| Problem::invalid("issuer", "must be an absolute URL"))?;
-    if parsed.query().is_some() || parsed.fragment().is_some() || !fetchable(&body.issuer) {
+    if parsed.query().is_some() || parsed.fragment().is_some() || !s.provider.settings.outbound.fetchable(&body.issuer)
+    {
         return Err(Problem::invalid(
             "issuer",
             "must be an https URL without query or fragment (http only on a loopback address), exactly as the iss of its tokens",

@@ -23,7 +23,6 @@ use super::service_accounts::credential_target;
 use super::{Ctx, check_id, check_name};
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
-use crate::oauth::remote_jwks::fetchable;
 use crate::rbac::{Action, Permission};
 use crate::store::WorkloadTrust;
 
@@ -103,6 +102,7 @@ async fn create(
     if let Some(u) = &body.jwks_uri {
         check_text("jwks_uri", u, 500)?;
     }
+    let fetchable = |u: &str| s.provider.settings.outbound.fetchable(u);
     match &body.jwks_uri {
         Some(u) if !fetchable(u) => {
             return Err(Problem::invalid("jwks_uri", "must be an https URL (http only on a loopback address)"));
