@@ -3,7 +3,8 @@
 //! the user to the group, binds the role on a namespace, creates a service account and an API
 //! token (shown once, copied with the button), an identity provider; a person without admin rights sees no
 //! Administration menu; the Tenant Admin of another tenant sees none of it. Each page is
-//! photographed into docs/console/ (committed, linked from the README).
+//! photographed (into a temporary folder; into docs/console/, committed and linked from the
+//! README, with `TESSERA_UPDATE_SCREENSHOTS=1`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (a missing piece is a failure that says how
 //! to install it, never a skip).
@@ -18,7 +19,7 @@ use fantoccini::{Client, Locator, elements::Element};
 
 const PASSWORD: &str = "Correct-Horse-Battery-Staple-7";
 
-/// The browser, on the server under test, taking screenshots into docs/console/.
+/// The browser, on the server under test, taking screenshots.
 struct Console {
     browser: Client,
     issuer: String,
@@ -159,7 +160,12 @@ async fn browser_console_walk_through() {
     let driver = ChromeDriver::start(dir.path()).await;
     let browser = driver.browser(dir.path()).await;
     browser.set_window_size(1280, 900).await.expect("window size");
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+    // The committed pictures change only when asked; a plain test run leaves the tree clean.
+    let shots = if std::env::var_os("TESSERA_UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console")
+    } else {
+        dir.path().join("screenshots")
+    };
     std::fs::create_dir_all(&shots).unwrap();
     let c = Console { browser, issuer: server.issuer.clone(), shots };
     let result = story(&c).await;

@@ -396,9 +396,62 @@ async fn identity_providers_page(backend: Backend) {
     );
     assert!(!a.html.contains(secret));
 
+    // Edit: the page shows the stored settings (never the secret); saving keeps the secret
+    // when the field is empty and what the form does not show (scopes).
+    let edit = format!("{path}/corp");
+    assert!(table.contains(&format!("<a href=\"{edit}\">corp</a>")), "{table}");
+    let a = b.page(&edit).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.html);
+    assert!(a.html.contains("id=\"idp-edit\"") && a.html.contains("value=\"Corp SSO\""), "{}", a.html);
+    assert!(a.html.contains("A secret is stored") && !a.html.contains(secret));
+    app.stores
+        .groups
+        .create_group(&tessera::store::Group {
+            tenant_id: DEFAULT_TENANT.into(),
+            id: "ops".into(),
+            name: "Ops".into(),
+            description: None,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let form = |mappings: &'static str| {
+        vec![
+            ("name", "Corp SSO (new)"),
+            ("issuer", "https://idp.example.com"),
+            ("client_id", "tessera"),
+            ("client_secret", ""),
+            ("auth_method", "client_secret_post"),
+            ("email_domains", "example.com"),
+            ("enabled", "true"),
+            ("jit", "false"),
+            ("link", "verified_email"),
+            ("end_session", "true"),
+            ("group_mappings", mappings),
+        ]
+    };
+    let r = b.post(&edit, &form("just-a-value")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("id=\"idp-group_mappings-err\">line 1: write it as"), "{}", r.html);
+    let r = b.post(&edit, &form("CN=Admins,OU=Groups = ops\n")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location, format!("{edit}?done=saved"));
+    let saved = app.stores.federation.get_connection(DEFAULT_TENANT, "corp").await.unwrap().unwrap();
+    assert_eq!(saved.name, "Corp SSO (new)");
+    assert_eq!(saved.client_secret_sealed, c.client_secret_sealed, "the secret is kept");
+    assert_eq!(saved.settings.scopes, c.settings.scopes);
+    assert!(!saved.settings.jit);
+    assert_eq!(saved.settings.link, tessera::store::LinkPolicy::VerifiedEmail);
+    assert_eq!(saved.settings.group_mappings.len(), 1);
+    assert_eq!(saved.settings.group_mappings[0].upstream, "CN=Admins,OU=Groups");
+    assert_eq!(saved.settings.group_mappings[0].group, "ops");
+    let a = b.page(&r.location).await;
+    assert!(a.html.contains("id=\"notice\">Saved.") && a.html.contains("CN=Admins,OU=Groups = ops"), "{}", a.html);
+
     // Another tenant's admin: not found, and not listed on their own page.
     let d = Browser::sign_in(&app, "dave").await;
     assert_eq!(d.get(path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(d.get(&edit).await.status, StatusCode::NOT_FOUND);
     let own = d.page("/console/t/acme/identity-providers").await;
     assert_eq!(own.status, StatusCode::OK);
     assert!(!own.html.contains("idp.example.com"));
