@@ -406,7 +406,7 @@ impl Config {
         }
         match (self.keys.store.as_str(), &self.keys.encryption_key) {
             ("folder", _) => {}
-            ("database", Some(key)) if crate::keys::db::parse_encryption_key(key).is_some() => {}
+            ("database", Some(key)) if crate::sealing::SealingKey::from_text(key).is_ok() => {}
             ("database", _) => {
                 return bad(
                     "keys.encryption_key",

@@ -1,6 +1,7 @@
 //! Signing keys in the database (`keys.store = "database"`), shared by every instance of a
 //! deployment: one `signing_keys` row per key, the PKCS#8 private key sealed with AES-256-GCM
-//! (aws-lc-rs) under `keys.encryption_key`, with the row's tenant, kid, algorithm and
+//! ([`crate::sealing`], the same sealing as upstream client secrets) under
+//! `keys.encryption_key`, with the row's tenant, kid, algorithm and
 //! generation as associated data (a sealed key copied to another row does not open).
 //!
 //! The schedule is the keys folder's (see the module documentation of [`super`]): states come
@@ -12,64 +13,14 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-
 use super::folder::Rotation;
 use super::material::{self, SigningKey};
 use super::{Alg, KeyError, KeyInfo, KeyMeta, KeyPolicy, KeySet, KeyState, MIN_PUBLICATION_WINDOW_SECS, schedule};
+use crate::sealing::SealingKey;
 use crate::store::{SigningKeyStore, StoreError, StoredSigningKey};
 
 /// Instance-wide keys (the only kind today) use this tenant id, as `instance_admins` does.
 pub const INSTANCE: &str = "*";
-
-/// 64 hex digits as the 32 bytes of an AES-256 key.
-pub fn parse_encryption_key(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(key)
-}
-
-/// The AES-256-GCM key that seals private keys. `Debug` never shows it.
-struct KeyCipher(LessSafeKey);
-
-impl KeyCipher {
-    fn new(key: &[u8; 32]) -> Result<Self, KeyError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| db_error("the encryption key is unusable"))?;
-        Ok(Self(LessSafeKey::new(unbound)))
-    }
-
-    /// base64(nonce || ciphertext || tag). The nonce is random: 2^32 seals per key stay far
-    /// below the collision bound, and a deployment seals a few keys a year.
-    fn seal(&self, plaintext: &[u8], aad: &str) -> Result<String, KeyError> {
-        let nonce_bytes = crate::crypto::random_bytes(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes).map_err(|_| KeyError::Generate)?;
-        let mut buf = plaintext.to_vec();
-        self.0.seal_in_place_append_tag(nonce, Aad::from(aad.as_bytes()), &mut buf).map_err(|_| KeyError::Generate)?;
-        let mut out = nonce_bytes;
-        out.extend_from_slice(&buf);
-        Ok(STANDARD.encode(out))
-    }
-
-    fn open(&self, sealed: &str, aad: &str) -> Option<Vec<u8>> {
-        let raw = STANDARD.decode(sealed).ok()?;
-        if raw.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = ciphertext.to_vec();
-        let plain = self.0.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf).ok()?;
-        Some(plain.to_vec())
-    }
-}
 
 fn db_error(msg: impl Into<String>) -> KeyError {
     KeyError::Database(msg.into())
@@ -88,7 +39,7 @@ fn aad(tenant: &str, kid: &str, alg: &str, generation: i64) -> String {
 #[derive(Clone)]
 pub struct KeyDb {
     store: Arc<dyn SigningKeyStore>,
-    cipher: Arc<KeyCipher>,
+    cipher: Arc<SealingKey>,
     policy: KeyPolicy,
 }
 
@@ -108,9 +59,9 @@ struct Row {
 impl KeyDb {
     /// `encryption_key` is the configuration's 64 hex digits.
     pub fn new(store: Arc<dyn SigningKeyStore>, encryption_key: &str, policy: KeyPolicy) -> Result<Self, KeyError> {
-        let key = parse_encryption_key(encryption_key)
-            .ok_or_else(|| db_error("keys.encryption_key must be 64 hex digits (32 bytes)"))?;
-        Ok(Self { store, cipher: Arc::new(KeyCipher::new(&key)?), policy })
+        let key = SealingKey::from_text(encryption_key)
+            .map_err(|_| db_error("keys.encryption_key must be 64 hex digits (32 bytes)"))?;
+        Ok(Self { store, cipher: Arc::new(key), policy })
     }
 
     /// The key store of the configuration (`keys.store = "database"`).
@@ -150,13 +101,12 @@ impl KeyDb {
                 continue;
             }
             let s = &row.stored;
-            let der =
-                self.cipher.open(&s.sealed_key, &aad(INSTANCE, &s.kid, &s.alg, s.generation)).ok_or_else(|| {
-                    db_error(format!(
-                        "key {} does not open with keys.encryption_key (another key sealed it, or the row was altered)",
-                        s.kid
-                    ))
-                })?;
+            let der = self.cipher.open(&s.sealed_key, &aad(INSTANCE, &s.kid, &s.alg, s.generation)).map_err(|_| {
+                db_error(format!(
+                    "key {} does not open with keys.encryption_key (another key sealed it, or the row was altered)",
+                    s.kid
+                ))
+            })?;
             let key =
                 SigningKey::from_pkcs8(info.meta.alg, &der).map_err(|e| db_error(format!("key {}: {e}", s.kid)))?;
             if key.kid != s.kid {
@@ -172,7 +122,7 @@ impl KeyDb {
     async fn insert(&self, alg: Alg, generation: i64, now: i64, activate_at: i64) -> Result<Option<KeyMeta>, KeyError> {
         let der = material::generate(alg)?;
         let key = SigningKey::from_pkcs8(alg, &der).map_err(|_| KeyError::Generate)?;
-        let sealed_key = self.cipher.seal(&der, &aad(INSTANCE, &key.kid, alg.as_str(), generation))?;
+        let sealed_key = self.cipher.seal(&der, &aad(INSTANCE, &key.kid, alg.as_str(), generation));
         let stored = StoredSigningKey {
             kid: key.kid.clone(),
             alg: alg.as_str().to_string(),
