@@ -123,6 +123,9 @@ pub struct TokensConfig {
     pub access_token_lifetime_secs: u64,
     pub id_token_lifetime_secs: u64,
     pub refresh_token_lifetime_secs: u64,
+    /// How long after a rotation the refresh token it replaced is still accepted as a retry
+    /// (0: never; at most 300).
+    pub refresh_token_reuse_grace_secs: u64,
     pub authorization_code_lifetime_secs: u64,
     /// How long a sign-in session lasts (single sign-on across clients).
     pub session_lifetime_secs: u64,
@@ -191,6 +194,7 @@ impl Default for TokensConfig {
             access_token_lifetime_secs: 300,
             id_token_lifetime_secs: 300,
             refresh_token_lifetime_secs: 8 * 3600,
+            refresh_token_reuse_grace_secs: 10,
             authorization_code_lifetime_secs: 60,
             session_lifetime_secs: 8 * 3600,
             login_request_lifetime_secs: 15 * 60,
@@ -457,6 +461,12 @@ impl Config {
             if v == 0 || v > max {
                 return bad(key, format!("{v} is out of range; use 1 to {max} seconds"));
             }
+        }
+        if t.refresh_token_reuse_grace_secs > 300 {
+            return bad(
+                "tokens.refresh_token_reuse_grace_secs",
+                format!("{} is out of range; use 0 (no grace) to 300 seconds", t.refresh_token_reuse_grace_secs),
+            );
         }
         self.validate_mail_and_passwords()?;
         if !matches!(self.log.format.as_str(), "json" | "text") {

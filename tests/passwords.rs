@@ -357,6 +357,190 @@ async fn change_requests_are_mailed_to_users_and_group_members(b: Backend) {
     assert!(page.contains("Choose a new password"), "{page}");
 }
 
+/// Whether `cookie` is a live session: /authorize answers the client at once, without the
+/// login page.
+async fn session_alive(app: &TestApp, cookie: &str) -> bool {
+    let (_, challenge) = pkce();
+    let q = form(&[
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let res = app.get_with_cookie(&format!("/authorize?{q}"), Some(cookie)).await;
+    location(&res).starts_with(REDIRECT)
+}
+
+async fn refresh_status(app: &TestApp, refresh_token: &str) -> (StatusCode, serde_json::Value) {
+    let res = app
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+            Some(("web", "s3cret-web")),
+        )
+        .await;
+    (res.status(), body_json(res).await)
+}
+
+/// Signs alice in at "web": her session cookie and the grant's refresh token.
+async fn session_and_grant(app: &TestApp) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let params = [
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (loc, cookie) = app.authorize(&params, "alice", None).await;
+    let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code: {loc}"));
+    let (s, tokens) = app.exchange("web", &code, &verifier).await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    (cookie.expect("a session cookie"), tokens["refresh_token"].as_str().unwrap().to_string())
+}
+
+/// A reset means someone may know the old password: every session and refresh token from
+/// before it ends, on every instance (the mark is in the state store).
+async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
+    let app = TestApp::new(b).await;
+    app.client("web", false, |_| {}).await;
+    app.user("alice").await;
+    let (cookie, refresh) = session_and_grant(&app).await;
+    assert!(session_alive(&app, &cookie).await);
+
+    let (request, csrf, _) = login_page_for(&app).await;
+    assert_eq!(ask_reset(&app, &request, &csrf, "alice@example.com").await.status(), StatusCode::OK);
+    let mail = wait_for(app.mail_dir.path(), "alice@example.com", 1).await.remove(0);
+    let (s, page) = use_link(&app, &mail.link(RESET_PREFIX).unwrap(), NEW_PASSWORD).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+
+    assert!(!session_alive(&app, &cookie).await, "the session from before the reset ended");
+    let (s, e) = refresh_status(&app, &refresh).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{e}");
+    // A sign-in with the new password starts a session and a grant that work.
+    let (new_cookie, status) = {
+        let (request, csrf, _) = login_page_for(&app).await;
+        let body = form(&[("request", &request), ("csrf", &csrf), ("username", "alice"), ("password", NEW_PASSWORD)]);
+        let req = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let res = app.send(req).await;
+        (set_cookie(&res), res.status())
+    };
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(session_alive(&app, &new_cookie.expect("a new session")).await);
+}
+
+/// The account page: a password change keeps this browser signed in (a new session) and
+/// ends every other session and refresh token of the account.
+async fn an_account_password_change_ends_the_other_sessions(b: Backend) {
+    let app = TestApp::new(b).await;
+    app.client("web", false, |_| {}).await;
+    app.user("alice").await;
+    let (other, refresh) = session_and_grant(&app).await;
+
+    let page = body_text(app.get("/account").await).await;
+    let res = app
+        .post_form(
+            "/account/login",
+            &[
+                ("request", &hidden(&page, "request")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let mine = set_cookie(&res).expect("an account session");
+    let page = body_text(app.get_with_cookie("/account", Some(&mine)).await).await;
+    let res = app
+        .post_form_cookie(
+            "/account/password",
+            &[
+                ("csrf", &hidden(&page, "csrf")),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
+            None,
+            Some(&mine),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).ends_with("/account?done=password"), "{}", location(&res));
+    let renewed = set_cookie(&res).expect("this browser gets a new session");
+    assert_ne!(renewed, mine);
+    let page = body_text(app.get_with_cookie("/account", Some(&renewed)).await).await;
+    assert!(page.contains("id=\"sign-out\""), "still signed in here: {page}");
+    assert!(!session_alive(&app, &other).await, "the other session ended");
+    assert!(!session_alive(&app, &mine).await, "the replaced cookie no longer works");
+    let (s, e) = refresh_status(&app, &refresh).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{e}");
+}
+
+/// The account page's sign-in and the admin API's Basic credentials count against the same
+/// throttle as the login page: guessing cannot move to a door without a lock.
+async fn every_password_door_is_throttled(b: Backend) {
+    let app = app_with_throttle(b).await;
+    app.client("web", false, |_| {}).await;
+    let alice = app.user("alice").await;
+    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &alice.id, 0).await.unwrap();
+    let admin = |password: &'static str| {
+        let app = &app;
+        async move {
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri("/api/v1/tenants")
+                .header(header::AUTHORIZATION, basic_header("alice", password))
+                .body(Body::empty())
+                .unwrap();
+            app.send(req).await.status()
+        }
+    };
+    let account_login = |password: &'static str| {
+        let app = &app;
+        async move {
+            let page = body_text(app.get("/account").await).await;
+            let res = app
+                .post_form(
+                    "/account/login",
+                    &[
+                        ("request", &hidden(&page, "request")),
+                        ("csrf", &hidden(&page, "csrf")),
+                        ("username", "alice"),
+                        ("password", password),
+                    ],
+                    None,
+                )
+                .await;
+            res.status()
+        }
+    };
+    assert_eq!(admin(PASSWORD).await, StatusCode::OK);
+    // Past the three free failures, spread over the two doors, the username is locked everywhere.
+    assert_eq!(admin("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(account_login("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(admin("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(account_login("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(admin(PASSWORD).await, StatusCode::UNAUTHORIZED, "locked at the admin API");
+    assert_eq!(account_login(PASSWORD).await, StatusCode::UNAUTHORIZED, "locked on the account page");
+    let (request, csrf, _) = login_page_for(&app).await;
+    assert_eq!(
+        login(&app, &request, &csrf, "alice", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED,
+        "and on the login page"
+    );
+    assert!(!audit_actions(&app, DEFAULT_TENANT, "signin.throttled").await.is_empty());
+    eventually("the lock to be released", || async { admin(PASSWORD).await == StatusCode::OK }).await;
+    assert_eq!(account_login(PASSWORD).await, StatusCode::SEE_OTHER);
+}
+
 on_both_backends!(
     reset_link_sets_a_new_password_once,
     reset_link_expires,
@@ -366,6 +550,9 @@ on_both_backends!(
     throttling_counts_per_client_address,
     sign_in_rehashes_passwords_made_with_old_parameters,
     change_requests_are_mailed_to_users_and_group_members,
+    a_reset_ends_earlier_sessions_and_refresh_tokens,
+    an_account_password_change_ends_the_other_sessions,
+    every_password_door_is_throttled,
 );
 
 /// Two instances on one PostgreSQL and one Redis prefix: failures counted on one lock the

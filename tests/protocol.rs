@@ -278,34 +278,96 @@ async fn expired_code_is_invalid_grant(b: Backend) {
     assert_eq!((status, err["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
 }
 
+/// Starts a grant for alice at `web` and returns its first refresh token.
+async fn refresh_grant(app: &TestApp) -> String {
+    app.client("web", false, |_| {}).await;
+    app.user("alice").await;
+    let (code, verifier) = app.code_for("web", "alice", "openid").await;
+    let (_, tok) = app.exchange("web", &code, &verifier).await;
+    tok["refresh_token"].as_str().unwrap().to_string()
+}
+
+async fn refresh_with(app: &TestApp, rt: &str) -> (StatusCode, serde_json::Value) {
+    let res = app
+        .post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", rt)], Some(("web", "s3cret-web")))
+        .await;
+    (res.status(), body_json(res).await)
+}
+
+fn refresh_token_of(body: &serde_json::Value) -> String {
+    body["refresh_token"].as_str().unwrap_or_else(|| panic!("no refresh token: {body}")).to_string()
+}
+
 async fn reused_refresh_token_revokes_the_grant(b: Backend) {
-    let app2 = TestApp::new(b).await;
-    app2.client("web", false, |_| {}).await;
-    app2.user("alice").await;
-    let (code, verifier) = app2.code_for("web", "alice", "openid").await;
-    let (_, tok) = app2.exchange("web", &code, &verifier).await;
-    let rt1 = tok["refresh_token"].as_str().unwrap().to_string();
-    let refresh = |rt: String| {
-        let app2 = &app2;
-        async move {
-            let res = app2
-                .post_form(
-                    "/token",
-                    &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-                    Some(("web", "s3cret-web")),
-                )
-                .await;
-            (res.status(), body_json(res).await)
-        }
-    };
-    let (s, t2) = refresh(rt1.clone()).await;
-    assert_eq!(s, StatusCode::OK);
-    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
-    let (s, e) = refresh(rt1).await;
+    let app = TestApp::new(b).await;
+    let rt1 = refresh_grant(&app).await;
+    let (s, t2) = refresh_with(&app, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    let (s, t3) = refresh_with(&app, &refresh_token_of(&t2)).await;
+    assert_eq!(s, StatusCode::OK, "{t3}");
+    // rt1 was replaced two rotations ago: no grace covers it.
+    let (s, e) = refresh_with(&app, &rt1).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (s, e) = refresh(rt2).await;
+    let (s, e) = refresh_with(&app, &refresh_token_of(&t3)).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "whole grant revoked");
-    assert_eq!(app2.introspect("web", t2["access_token"].as_str().unwrap()).await["active"], false);
+    assert_eq!(app.introspect("web", t3["access_token"].as_str().unwrap()).await["active"], false);
+}
+
+/// A client whose refresh answer was lost retries with the token it holds: within the grace,
+/// it gets new tokens; the lost token is then stale, and presenting it revokes the grant.
+async fn refresh_retry_within_the_grace_rotates_again(b: Backend) {
+    let app = TestApp::new(b).await;
+    let rt1 = refresh_grant(&app).await;
+    let (s, lost) = refresh_with(&app, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "{lost}");
+    let (s, retry) = refresh_with(&app, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "the retry within the grace: {retry}");
+    let rt3 = refresh_token_of(&retry);
+    assert_ne!(rt3, refresh_token_of(&lost));
+    assert_eq!(app.introspect("web", &rt3).await["active"], true);
+    assert_eq!(app.introspect("web", &rt1).await["active"], false, "only the current token introspects active");
+    // The retried token goes on rotating normally.
+    let (s, next) = refresh_with(&app, &rt3).await;
+    assert_eq!(s, StatusCode::OK, "{next}");
+    // The lost answer's token was never used by the client: whoever presents it is a thief.
+    let (s, e) = refresh_with(&app, &refresh_token_of(&lost)).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (s, e) = refresh_with(&app, &refresh_token_of(&next)).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "whole grant revoked");
+    assert_eq!(app.introspect("web", next["access_token"].as_str().unwrap()).await["active"], false);
+}
+
+/// Two refreshes with one token at the same moment (two threads of one client) both succeed:
+/// the second sees the first's rotation and takes the grace.
+async fn concurrent_refreshes_with_one_token_both_succeed(b: Backend) {
+    let app = TestApp::new(b).await;
+    let rt1 = refresh_grant(&app).await;
+    let ((s1, b1), (s2, b2)) = tokio::join!(refresh_with(&app, &rt1), refresh_with(&app, &rt1));
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{b1} {b2}");
+    assert_ne!(refresh_token_of(&b1), refresh_token_of(&b2));
+}
+
+async fn strict_reuse_detection_without_a_grace(b: Backend) {
+    let app = TestApp::with_config(b, |c| c.tokens.refresh_token_reuse_grace_secs = 0).await;
+    let rt1 = refresh_grant(&app).await;
+    let (s, t2) = refresh_with(&app, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    let (s, e) = refresh_with(&app, &rt1).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (s, e) = refresh_with(&app, &refresh_token_of(&t2)).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "whole grant revoked");
+}
+
+async fn the_previous_refresh_token_after_the_grace_revokes_the_grant(b: Backend) {
+    let app = TestApp::with_config(b, |c| c.tokens.refresh_token_reuse_grace_secs = 1).await;
+    let rt1 = refresh_grant(&app).await;
+    let (s, t2) = refresh_with(&app, &rt1).await;
+    assert_eq!(s, StatusCode::OK, "{t2}");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, e) = refresh_with(&app, &rt1).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (s, e) = refresh_with(&app, &refresh_token_of(&t2)).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "whole grant revoked");
 }
 
 async fn malformed_bodies_are_invalid_request(b: Backend) {
@@ -1091,6 +1153,10 @@ on_both_backends!(
     redirect_uri_must_match_at_the_token_endpoint,
     expired_code_is_invalid_grant,
     reused_refresh_token_revokes_the_grant,
+    refresh_retry_within_the_grace_rotates_again,
+    concurrent_refreshes_with_one_token_both_succeed,
+    strict_reuse_detection_without_a_grace,
+    the_previous_refresh_token_after_the_grace_revokes_the_grant,
     malformed_bodies_are_invalid_request,
     forged_tokens_are_refused_at_userinfo,
     revocation_and_introspection,

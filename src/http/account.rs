@@ -54,6 +54,8 @@ pub fn router() -> Router<AppState> {
 struct Current {
     user: User,
     csrf: String,
+    /// How the session was authenticated (kept when a password change renews it).
+    amr: Vec<String>,
 }
 
 fn csrf_of(cookie_value: &str) -> String {
@@ -83,7 +85,7 @@ async fn current(s: &AppState, headers: &HeaderMap) -> Result<Option<Current>, R
         Err(e) => return Err(internal(&e.to_string())),
     };
     let csrf = csrf_of(value.unwrap_or_default());
-    Ok(Some(Current { user, csrf }))
+    Ok(Some(Current { user, csrf, amr: sess.amr }))
 }
 
 /// The signed-in person, if the form's anti-CSRF token is theirs; otherwise the response.
@@ -176,7 +178,6 @@ async fn signin_page(s: &AppState, status: StatusCode, username: &str, error: Op
 
 /// `POST /account/login`: a password sign-in to the account page.
 async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> Response {
-    let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return signin_page(&s, StatusCode::BAD_REQUEST, "", None).await };
     let request = f.get("request").unwrap_or_default();
     let id = request.strip_prefix("account:").unwrap_or_default().to_string();
@@ -597,11 +598,30 @@ async fn password_post(State(s): State<AppState>, meta: RequestMeta, headers: He
     let Ok(hash) = tokio::task::spawn_blocking(move || password::hash_password(&pw)).await else {
         return internal("password hashing task failed");
     };
-    if let Err(e) = s.provider.stores.users.set_password_hash(&cur.user.tenant_id, &cur.user.id, &hash).await {
+    let p = &s.provider;
+    if let Err(e) = p.stores.users.set_password_hash(&cur.user.tenant_id, &cur.user.id, &hash).await {
         return internal(&e.to_string());
     }
+    // Every other session and refresh token of this person ends; this browser stays signed in
+    // with a session started now.
+    let t = now();
+    if let Err(e) = session::end_all_before_now(p, &cur.user.id).await {
+        return internal(&e.description);
+    }
+    if let Some(old) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = session::destroy(p, old).await
+    {
+        return internal(&e.description);
+    }
+    let amr: Vec<&str> = cur.amr.iter().map(String::as_str).collect();
+    let (value, _) = match session::create(p, &cur.user.tenant_id, &cur.user.id, &amr, t).await {
+        Ok(x) => x,
+        Err(e) => return internal(&e.description),
+    };
     audit(&s, &meta, &cur.user, "user.password_change", json!({ "required": false, "via": "account" })).await;
-    see_other(&s, "/account?done=password")
+    let mut res = see_other(&s, "/account?done=password");
+    authorize::set_session_cookie(&s, &mut res, &value, p.settings.session_ttl.as_secs());
+    res
 }
 
 /// A time zone name as the page accepts it: IANA's shape (`Area/Location`, or `UTC`).

@@ -392,6 +392,10 @@ async fn change_password_post(
     if let Err(e) = updated.await {
         return step_response(p, Step::ErrorPage(e.into()));
     }
+    // Sessions and refresh tokens from before the change end; the sign-in below starts anew.
+    if let Err(e) = session::end_all_before_now(p, &user.id).await {
+        return step_response(p, Step::ErrorPage(e));
+    }
     let _ = p.kv.delete(&key).await;
     let actor = format!("user:{}", user.id);
     signin_audit(&s, &meta, &req.tenant_id, &actor, "user.password_change", json!({ "required": true })).await;

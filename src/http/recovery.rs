@@ -299,6 +299,10 @@ async fn reset_post(State(s): State<AppState>, meta: RequestMeta, body: Bytes) -
     if let Err(e) = updated.await {
         return failure_page(&e.into());
     }
+    // Whoever held a session or refresh token of this account must sign in again.
+    if let Err(e) = crate::oauth::session::end_all_before_now(p, &user.id).await {
+        return failure_page(&e);
+    }
     if let Err(e) = s.throttle.succeeded(&user.username).await {
         tracing::warn!(error = %e, "throttle not cleared after a password reset");
     }

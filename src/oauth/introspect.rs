@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::client_auth::{self, ClientCredentials};
 use super::tokens::{self, AccessClaims, GrantRecord, grant_key, refresh_token_grant};
 use super::{OAuthResult, Provider};
-use crate::crypto::hash_secret;
 use crate::keys::Typ;
 
 pub struct IntrospectRequest {
@@ -81,8 +80,10 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
     if let Some(gid) = refresh_token_grant(token) {
         let Some(raw) = p.kv.get(&grant_key(gid)).await? else { return Ok(inactive) };
         let Ok(grant) = serde_json::from_slice::<GrantRecord>(&raw) else { return Ok(inactive) };
+        // Only the current token: the previous one within the reuse grace still rotates once,
+        // but it is on its way out and a resource server has no use for it.
         let live = grant.client_id == client.client_id
-            && hash_secret(token) == grant.current
+            && grant.presented(token, now, 0) == super::tokens::Presented::Current
             && grant.expires_at > now
             && !p.kv.is_grant_revoked(gid).await?;
         if live {

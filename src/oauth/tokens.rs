@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, OAuthResult, Provider};
-use crate::crypto::{b64url, hash_secret, random_token};
+use crate::crypto::{b64url, ct_eq, hash_secret, random_token};
 use crate::keys::{Alg, Typ};
 use crate::store::{Client, User};
 
@@ -278,10 +278,20 @@ pub fn profile_claims(user: &User, scopes: &[String]) -> serde_json::Map<String,
 }
 
 /// One grant: what a user authorized a client to do, shared by every refresh token of it.
-/// Stored under `grant:{id}` with the hash of the only refresh token that is currently valid.
+/// Stored under `grant:{id}` with the hash of the refresh token that is currently valid and,
+/// for a short grace after a rotation, the hash of the one it replaced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GrantRecord {
     pub current: String,
+    /// The hash of the token the last rotation replaced, and when the first rotation away from
+    /// it happened (unix seconds): within `tokens.refresh_token_reuse_grace_secs` of that, the
+    /// previous token is a retry (an answer lost to a crash or a dropped connection), not a
+    /// replay. Absent in records written before the grace existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousToken>,
+    /// When the grant started (unix milliseconds): a password change after it ends it.
+    #[serde(default)]
+    pub started_ms: i64,
     pub client_id: String,
     pub tenant_id: String,
     pub user_id: String,
@@ -292,6 +302,40 @@ pub struct GrantRecord {
     pub sid: Option<String>,
     /// When the current refresh token expires (unix seconds).
     pub expires_at: i64,
+}
+
+/// The token a rotation replaced (see [`GrantRecord::previous`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviousToken {
+    pub hash: String,
+    pub rotated_at: i64,
+}
+
+/// Which refresh token of a grant was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The current one.
+    Current,
+    /// The one the last rotation replaced, within the grace.
+    Previous,
+    /// Any other: an older token, one replaced longer ago than the grace, or a forgery.
+    Stale,
+}
+
+impl GrantRecord {
+    /// Which of this grant's tokens `token` is, compared in constant time.
+    pub fn presented(&self, token: &str, now: i64, grace_secs: u64) -> Presented {
+        let hash = hash_secret(token);
+        if ct_eq(hash.as_bytes(), self.current.as_bytes()) {
+            return Presented::Current;
+        }
+        match &self.previous {
+            Some(prev) if ct_eq(hash.as_bytes(), prev.hash.as_bytes()) && now < prev.rotated_at + grace_secs as i64 => {
+                Presented::Previous
+            }
+            _ => Presented::Stale,
+        }
+    }
 }
 
 pub fn grant_key(grant_id: &str) -> String {
@@ -313,6 +357,7 @@ pub fn refresh_token_grant(token: &str) -> Option<&str> {
 pub async fn start_grant(p: &Provider, grant_id: &str, mut record: GrantRecord, now: i64) -> OAuthResult<String> {
     let token = new_refresh_token(grant_id);
     record.current = hash_secret(&token);
+    record.started_ms = crate::crypto::now_ms();
     record.expires_at = now + p.settings.refresh_token_ttl.as_secs() as i64;
     let value = serde_json::to_vec(&record).map_err(OAuthError::server_error)?;
     p.kv.put(&grant_key(grant_id), &value, p.settings.refresh_token_ttl).await?;

@@ -77,6 +77,8 @@ pub(super) async fn exchange(
     let refresh_token = if client.allows_grant(super::REFRESH_TOKEN) {
         let record = GrantRecord {
             current: String::new(),
+            previous: None,
+            started_ms: 0,
             client_id: client.client_id.clone(),
             tenant_id: rec.tenant_id.clone(),
             user_id: user.id.clone(),
