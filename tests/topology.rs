@@ -2,7 +2,8 @@
 //! behind one issuer URL, sharing a fresh PostgreSQL database, one Redis key prefix and
 //! signing keys in the database. Every step of every flow goes to a different instance, as a
 //! load balancer would send it: a login started on one finishes on another, the code is
-//! redeemed on a third, refresh, revocation, binding epochs and key rotation are seen by all.
+//! redeemed on a third, a refresh retried on another instance after a lost answer still
+//! rotates, and revocation, binding epochs, key rotation and sign-in throttling are seen by all.
 //!
 //! Needs PostgreSQL and Redis (TESSERA_TEST_POSTGRES_URL, TESSERA_TEST_REDIS_URL); fails
 //! without them.
@@ -455,6 +456,17 @@ async fn run(deployment: &Deployment, ports: &[u16; 3]) {
     assert!(metrics.contains("route=\"/authorize\""), "{metrics}");
     assert!(metrics.contains("tessera_store_up{backend=\"postgres\"} 1"), "{metrics}");
     assert!(metrics.contains("tessera_state_up{backend=\"redis\"} 1"), "{metrics}");
+
+    // Sign-in throttling is shared: failures counted on A, B and C (seven, past the five free
+    // ones) lock alice's username on all three, even with the right password.
+    for (n, base) in [a, b, c, a, b, c, a].into_iter().enumerate() {
+        let res = http.get(format!("{base}/api/v1/default/users")).basic_auth("alice", Some("wrong")).send();
+        assert_eq!(res.await.unwrap().status(), 401, "failure {n} on {base}");
+    }
+    for base in [a, b, c] {
+        let res = http.get(format!("{base}/api/v1/default/users")).basic_auth("alice", Some(PASSWORD)).send();
+        assert_eq!(res.await.unwrap().status(), 401, "the lock holds on {base}");
+    }
 
     // No secret in any log.
     for i in &instances {
