@@ -435,6 +435,19 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
     assert!(session_alive(&app, &new_cookie.expect("a new session")).await);
 }
 
+/// Signs alice in on the account page with `password`.
+async fn account_sign_in(app: &TestApp, password: &str) -> Response {
+    let page = body_text(app.get("/account").await).await;
+    let pairs = [
+        ("request", hidden(&page, "request")),
+        ("csrf", hidden(&page, "csrf")),
+        ("username", "alice".to_string()),
+        ("password", password.to_string()),
+    ];
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.post_form("/account/login", &refs, None).await
+}
+
 /// The account page: a password change keeps this browser signed in (a new session) and
 /// ends every other session and refresh token of the account.
 async fn an_account_password_change_ends_the_other_sessions(b: Backend) {
@@ -443,19 +456,7 @@ async fn an_account_password_change_ends_the_other_sessions(b: Backend) {
     app.user("alice").await;
     let (other, refresh) = session_and_grant(&app).await;
 
-    let page = body_text(app.get("/account").await).await;
-    let res = app
-        .post_form(
-            "/account/login",
-            &[
-                ("request", &hidden(&page, "request")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("username", "alice"),
-                ("password", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let res = account_sign_in(&app, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let mine = set_cookie(&res).expect("an account session");
     let page = body_text(app.get_with_cookie("/account", Some(&mine)).await).await;
@@ -505,22 +506,7 @@ async fn every_password_door_is_throttled(b: Backend) {
     };
     let account_login = |password: &'static str| {
         let app = &app;
-        async move {
-            let page = body_text(app.get("/account").await).await;
-            let res = app
-                .post_form(
-                    "/account/login",
-                    &[
-                        ("request", &hidden(&page, "request")),
-                        ("csrf", &hidden(&page, "csrf")),
-                        ("username", "alice"),
-                        ("password", password),
-                    ],
-                    None,
-                )
-                .await;
-            res.status()
-        }
+        async move { account_sign_in(app, password).await.status() }
     };
     assert_eq!(admin(PASSWORD).await, StatusCode::OK);
     // Past the three free failures, spread over the two doors, the username is locked everywhere.

@@ -81,12 +81,8 @@ fn host_port(url: &str) -> String {
     format!("{}:{}", u.host_str().unwrap_or("127.0.0.1"), u.port().unwrap_or(5432))
 }
 
-fn retry_after(res: &axum::http::Response<Body>) -> Option<String> {
-    res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_outage_is_503_and_recovers_without_restart() {
+/// An application (in-memory state) on a new PostgreSQL schema reached through a [`Proxy`].
+async fn behind_proxy() -> (Proxy, TestApp) {
     let mut opts = pg_options();
     let proxy = Proxy::start(host_port(&opts.url)).await;
     let mut url = url::Url::parse(&opts.url).unwrap();
@@ -94,7 +90,16 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
     url.set_port(Some(proxy.addr.port())).unwrap();
     opts.url = url.to_string();
     let stores = open_pg(&opts).await;
-    let app = TestApp::on(stores, common::kv::memory_kv()).await;
+    (proxy, TestApp::on(stores, common::kv::memory_kv()).await)
+}
+
+fn retry_after(res: &axum::http::Response<Body>) -> Option<String> {
+    res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_503_and_recovers_without_restart() {
+    let (proxy, app) = behind_proxy().await;
 
     app.client("web", false, |_| {}).await;
     let admin = app.user("admin").await;
@@ -206,14 +211,7 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
 /// A store that cannot be reached at all answers the readiness probe 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_503_while_postgres_is_unreachable() {
-    let mut opts = pg_options();
-    let proxy = Proxy::start(host_port(&opts.url)).await;
-    let mut url = url::Url::parse(&opts.url).unwrap();
-    url.set_host(Some("127.0.0.1")).unwrap();
-    url.set_port(Some(proxy.addr.port())).unwrap();
-    opts.url = url.to_string();
-    let stores = open_pg(&opts).await;
-    let app = TestApp::on(stores, common::kv::memory_kv()).await;
+    let (proxy, app) = behind_proxy().await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     proxy.cut().await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
