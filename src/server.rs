@@ -110,11 +110,21 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    // Every audit entry recorded by a finished request is stored before the process exits.
-    audit.flush().await;
+    // Every audit entry recorded by a finished request is stored before the process exits;
+    // with the database gone, the writer would retry forever and the process never end, so
+    // the wait is bounded (a supervisor's SIGKILL would come anyway).
+    if tokio::time::timeout(AUDIT_FLUSH_ON_SHUTDOWN, audit.flush()).await.is_err() {
+        tracing::error!(
+            wait_secs = AUDIT_FLUSH_ON_SHUTDOWN.as_secs(),
+            "stopping with audit entries not stored: the database did not take them in time"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stopping server waits for the audit writer to store what it holds.
+const AUDIT_FLUSH_ON_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the running server re-reads its keys from.
 enum Reloader {

@@ -167,9 +167,14 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
     // The database goes away.
     proxy.cut().await;
     let refresh_form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
-    let (info, list, scim_res, refreshed) =
-        tokio::join!(userinfo(), users(), scim(), app.post_form("/token", &refresh_form, Some(("web", "s3cret-web"))),);
-    for (what, res) in [("userinfo", &info), ("refresh", &refreshed)] {
+    let (info, list, scim_res, refreshed, machine) = tokio::join!(
+        userinfo(),
+        users(),
+        scim(),
+        app.post_form("/token", &refresh_form, Some(("web", "s3cret-web"))),
+        app.post_form("/token", &[("grant_type", "client_credentials")], Some(("svc", "s3cret-svc"))),
+    );
+    for (what, res) in [("userinfo", &info), ("refresh", &refreshed), ("client_credentials", &machine)] {
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
         assert!(retry_after(res).is_some(), "{what}: Retry-After");
     }

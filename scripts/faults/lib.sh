@@ -38,6 +38,11 @@ fi
 cleanup() {
     set +e
     for pid in "${INSTANCE_PIDS[@]}" "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    # Instances flush their audit entries to the database as they stop: let them, then stop
+    # the servers.
+    for pid in "${INSTANCE_PIDS[@]}"; do
+        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null
     [[ -d "$PG_DIR" ]] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR" -m immediate stop >/dev/null 2>&1
     wait 2>/dev/null

@@ -107,6 +107,9 @@ async fn client_tenant(s: &AppState, client_id: Option<&str>) -> String {
 async fn audit_failure(s: &AppState, meta: &RequestMeta, endpoint: &str, seen: &Seen, e: &OAuthError) {
     let client_id = seen.client_id.as_deref().map(|id| clip(id, 200));
     let known = match &client_id {
+        // With the database unreachable, another lookup would wait out the pool's timeout a
+        // second time before the answer: the cache or nothing.
+        Some(id) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => s.provider.cached_client(id),
         Some(id) => s.provider.client(id).await.ok().flatten(),
         None => None,
     };

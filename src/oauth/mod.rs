@@ -122,6 +122,11 @@ impl Provider {
         }
     }
 
+    /// A client from the cache only (no database read).
+    pub fn cached_client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.clients.get(client_id)
+    }
+
     /// Drops a cached client after it changed.
     pub fn forget_client(&self, client_id: &str) {
         self.clients.remove(client_id);
