@@ -36,6 +36,7 @@ on_both_backends!(
     bad_id_tokens_are_refused,
     email_domains_linking_and_discovery,
     unreachable_provider_is_a_clear_page,
+    endpoints_on_internal_addresses_are_never_called,
     identity_providers_admin_api,
     store_keeps_tenants_apart,
 );
@@ -85,6 +86,10 @@ struct OpState {
     other: EcdsaKeyPair,
     codes: Mutex<HashMap<String, Issued>>,
     tokens: Mutex<HashMap<String, Script>>,
+    /// The token endpoint its discovery document names instead of its own.
+    token_endpoint: Mutex<Option<String>>,
+    /// How many token requests reached it.
+    token_requests: std::sync::atomic::AtomicUsize,
 }
 
 struct FakeOp {
@@ -124,6 +129,8 @@ impl FakeOp {
             other: p256(),
             codes: Mutex::default(),
             tokens: Mutex::default(),
+            token_endpoint: Mutex::default(),
+            token_requests: Default::default(),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(op_discovery))
@@ -160,7 +167,7 @@ async fn op_discovery(State(s): State<Arc<OpState>>) -> Json<Value> {
     Json(json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/authorize"),
-        "token_endpoint": format!("{i}/token"),
+        "token_endpoint": s.token_endpoint.lock().unwrap().clone().unwrap_or_else(|| format!("{i}/token")),
         "userinfo_endpoint": format!("{i}/userinfo"),
         "jwks_uri": format!("{i}/jwks"),
         "end_session_endpoint": format!("{i}/logout"),
@@ -183,6 +190,7 @@ async fn op_token(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> axum::response::Response {
+    s.token_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let refuse = |e: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response();
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic_header("tessera", "upstream-secret")) {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
@@ -588,6 +596,27 @@ async fn bad_id_tokens_are_refused(b: Backend) {
     assert!(app.stores.users.find_user_by_email_any("alice@corp.example").await.unwrap().is_none());
     let (status, _, _) = run_with(&app, &op, Script::default()).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "a good token still works");
+}
+
+/// A discovery document that names endpoints on internal addresses (server-side request
+/// forgery through the upstream's own metadata): Tessera never calls them.
+async fn endpoints_on_internal_addresses_are_never_called(b: Backend) {
+    let op = FakeOp::start().await;
+    let port = op.issuer.rsplit(':').next().unwrap().to_string();
+    for endpoint in [
+        "https://169.254.169.254/latest/meta-data".to_string(),
+        "https://10.0.0.7/token".to_string(),
+        // The same fake provider, but over http on a name that is not loopback-only.
+        format!("http://127.0.0.1.nip.io:{port}/token"),
+    ] {
+        *op.state.token_endpoint.lock().unwrap() = Some(endpoint.clone());
+        let app = downstream(b, &op.issuer, "tessera", "upstream-secret", json!({})).await;
+        let (status, page, _) = run_with(&app, &op, Script::default()).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{endpoint}: {page}");
+        assert!(page.contains("Corp SSO answered something Tessera cannot accept"), "{endpoint}: {page}");
+        assert!(app.stores.users.find_user_by_email_any("alice@corp.example").await.unwrap().is_none());
+    }
+    assert_eq!(op.state.token_requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 async fn email_domains_linking_and_discovery(b: Backend) {

@@ -405,6 +405,8 @@ async fn redeem(
             other => tracing::warn!(connection = %conn.id, error = %other, "federation: token request failed"),
         }
         match e {
+            // Its discovery document named a token endpoint Tessera may not call.
+            RequestTokenError::Request(OutboundError::Refused(_)) => bad(),
             RequestTokenError::Request(_) => FedError::Unreachable(conn.name.clone()),
             _ => bad(),
         }
