@@ -1092,6 +1092,46 @@ async fn admins_request_password_changes_for_users_and_groups(b: Backend) {
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
     ids.insert("root", root.id.clone());
+    // Sessions and refresh tokens from before the requests.
+    let mut signed_in = std::collections::BTreeMap::new();
+    for name in ["alice", "carol", "erin"] {
+        let (verifier, challenge) = pkce();
+        let params = [
+            ("client_id", "web"),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let (loc, cookie) = app.authorize(&params, name, None).await;
+        let (_, tokens) = app.exchange("web", &query_param(&loc, "code").unwrap(), &verifier).await;
+        signed_in.insert(name, (cookie.unwrap(), tokens["refresh_token"].as_str().unwrap().to_string()));
+    }
+    let still_signed_in = |name: &'static str| {
+        let app = &app;
+        let (cookie, refresh) = signed_in[name].clone();
+        async move {
+            let (_, challenge) = pkce();
+            let q = form(&[
+                ("client_id", "web"),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]);
+            let sso = location(&app.get_with_cookie(&format!("/authorize?{q}"), Some(&cookie)).await);
+            let res = app
+                .post_form(
+                    "/token",
+                    &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                    Some(("web", "s3cret-web")),
+                )
+                .await;
+            (sso.starts_with(REDIRECT), res.status() == StatusCode::OK)
+        }
+    };
 
     // All or nothing: a user the tenant does not see stops the whole request.
     let body = serde_json::json!({ "user_ids": [ids["erin"], "no-such-user"] });
@@ -1113,6 +1153,11 @@ async fn admins_request_password_changes_for_users_and_groups(b: Backend) {
     for name in ["erin", "frank", "root"] {
         assert!(!must_change_password(&app, &ids[name]).await, "{name} was not targeted");
     }
+    // No token before the new password: the targeted lose their sessions and refresh tokens
+    // (alice by a user request, carol through the group); erin keeps hers.
+    assert_eq!(still_signed_in("alice").await, (false, false), "alice");
+    assert_eq!(still_signed_in("carol").await, (false, false), "carol");
+    assert_eq!(still_signed_in("erin").await, (true, true), "erin");
 
     // Recorded: one entry per targeted user, by root, the group ones naming the group.
     let entries = audit_entries(&app, DEFAULT_TENANT).await;

@@ -325,6 +325,8 @@ async fn password_change(
             stores.groups.list_members(ctx.tenant(), &id, after.as_ref().map(|(k, a)| (*k, a.as_str())), 200).await?;
         for m in page.iter().filter(|m| m.member_kind == MemberKind::User) {
             stores.users.require_password_change(&m.member_id, true).await?;
+            // No token before the new password: sessions and refresh tokens end now.
+            crate::oauth::session::end_all_before_now(&s.provider, &m.member_id).await?;
             if let Some(user) = stores.users.get_user_any(&m.member_id).await? {
                 crate::http::recovery::send_change_request(&s, &user, ctx.tenant());
             }

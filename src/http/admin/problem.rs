@@ -109,6 +109,17 @@ impl From<StoreError> for Problem {
     }
 }
 
+/// An OAuth-layer failure inside an admin operation (the state store or the database).
+impl From<crate::oauth::OAuthError> for Problem {
+    fn from(e: crate::oauth::OAuthError) -> Self {
+        if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable {
+            Problem::unavailable(e)
+        } else {
+            Problem::internal(e)
+        }
+    }
+}
+
 impl From<crate::kv::KvError> for Problem {
     fn from(e: crate::kv::KvError) -> Self {
         Problem::unavailable(e)

@@ -231,6 +231,8 @@ async fn password_change(
     ctx.require(Permission::User, Action::Update)?;
     let user = visible_user(&s, &ctx, &id).await?;
     s.provider.stores.users.require_password_change(&id, true).await?;
+    // No token before the new password: sessions and refresh tokens end now.
+    crate::oauth::session::end_all_before_now(&s.provider, &id).await?;
     ctx.audit(&s, "user.password_change_request", format!("user:{id}"), json!({})).await;
     crate::http::recovery::send_change_request(&s, &user, ctx.tenant());
     Ok(StatusCode::ACCEPTED.into_response())
@@ -260,6 +262,7 @@ async fn bulk_password_change(
     }
     for user in &users {
         s.provider.stores.users.require_password_change(&user.id, true).await?;
+        crate::oauth::session::end_all_before_now(&s.provider, &user.id).await?;
         ctx.audit(&s, "user.password_change_request", format!("user:{}", user.id), json!({})).await;
         crate::http::recovery::send_change_request(&s, user, ctx.tenant());
     }
