@@ -410,6 +410,18 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
     app.user("alice").await;
     let (cookie, refresh) = session_and_grant(&app).await;
     assert!(session_alive(&app, &cookie).await);
+    // A code from that session, not redeemed yet when the password changes.
+    let (verifier, challenge) = pkce();
+    let q = form(&[
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let loc = location(&app.get_with_cookie(&format!("/authorize?{q}"), Some(&cookie)).await);
+    let pending_code = query_param(&loc, "code").unwrap_or_else(|| panic!("a code by single sign-on: {loc}"));
 
     let (request, csrf, _) = login_page_for(&app).await;
     assert_eq!(ask_reset(&app, &request, &csrf, "alice@example.com").await.status(), StatusCode::OK);
@@ -418,6 +430,8 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
     assert_eq!(s, StatusCode::OK, "{page}");
 
     assert!(!session_alive(&app, &cookie).await, "the session from before the reset ended");
+    let (s, e) = app.exchange("web", &pending_code, &verifier).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{e}");
     let (s, e) = refresh_status(&app, &refresh).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{e}");
     // A sign-in with the new password starts a session and a grant that work.

@@ -296,6 +296,10 @@ pub struct CodeRecord {
     pub amr: Vec<String>,
     pub sid: String,
     pub grant_id: String,
+    /// When the session that issued it started (unix ms): a password change since then makes
+    /// the code worthless.
+    #[serde(default)]
+    pub session_started_ms: i64,
 }
 
 pub fn code_key(code: &str) -> String {
@@ -325,6 +329,7 @@ pub async fn issue_code(p: &Provider, req: &PendingRequest, session: &Session, _
         amr: session.amr.clone(),
         sid: session.sid.clone(),
         grant_id: random_token(16),
+        session_started_ms: session.started_ms,
     };
     let value = serde_json::to_vec(&rec).map_err(OAuthError::server_error)?;
     p.kv.put(&code_key(&code), &value, p.settings.code_ttl).await?;

@@ -59,6 +59,10 @@ pub(super) async fn exchange(
         Some(u) => u,
         None => return Err(OAuthError::invalid_grant("the user no longer exists, is disabled or lost access")),
     };
+    // A code from a session that a password change ended since.
+    if crate::oauth::session::ended_by_password_change(p, &user.id, rec.session_started_ms).await? {
+        return Err(OAuthError::invalid_grant("the sign-in behind this code ended: the password changed"));
+    }
     let authz = p.authz(&rec.tenant_id, crate::store::MemberKind::User, &user.id).await?;
     let subject = Subject {
         auth_time: Some(rec.auth_time),
