@@ -151,15 +151,7 @@ async fn the_forgot_password_page_mails_through_smtp() {
     let app = TestApp::with_config(Backend::SqliteMemory, |c| c.mail = config).await;
     app.client("web", false, |_| {}).await;
     app.user("bea").await;
-    let (_, challenge) = pkce();
-    let q = form(&[
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let (q, _) = code_request("web");
     let loc = location(&app.get(&format!("/authorize?{q}")).await);
     let page = body_text(app.get(&format!("/{loc}")).await).await;
     let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));

@@ -48,15 +48,7 @@ async fn get_on(router: &axum::Router, uri: &str) -> Response {
 
 /// Starts an authorization of the client "web" through `router`: (request, csrf, login page).
 async fn login_page_on(router: &axum::Router) -> (String, String, String) {
-    let (_, challenge) = pkce();
-    let q = form(&[
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let (q, _) = code_request("web");
     let res = get_on(router, &format!("/authorize?{q}")).await;
     let loc = location(&res);
     assert!(loc.starts_with("login?"), "{loc}");
@@ -360,15 +352,7 @@ async fn change_requests_are_mailed_to_users_and_group_members(b: Backend) {
 /// Whether `cookie` is a live session: /authorize answers the client at once, without the
 /// login page.
 async fn session_alive(app: &TestApp, cookie: &str) -> bool {
-    let (_, challenge) = pkce();
-    let q = form(&[
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let (q, _) = code_request("web");
     let res = app.get_with_cookie(&format!("/authorize?{q}"), Some(cookie)).await;
     location(&res).starts_with(REDIRECT)
 }
@@ -386,20 +370,8 @@ async fn refresh_status(app: &TestApp, refresh_token: &str) -> (StatusCode, serd
 
 /// Signs alice in at "web": her session cookie and the grant's refresh token.
 async fn session_and_grant(app: &TestApp) -> (String, String) {
-    let (verifier, challenge) = pkce();
-    let params = [
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    let (loc, cookie) = app.authorize(&params, "alice", None).await;
-    let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code: {loc}"));
-    let (s, tokens) = app.exchange("web", &code, &verifier).await;
-    assert_eq!(s, StatusCode::OK, "{tokens}");
-    (cookie.expect("a session cookie"), tokens["refresh_token"].as_str().unwrap().to_string())
+    let (cookie, tokens) = app.sign_in_with_tokens("web", "alice").await;
+    (cookie, tokens["refresh_token"].as_str().unwrap().to_string())
 }
 
 /// A reset means someone may know the old password: every session and refresh token from
@@ -411,15 +383,7 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
     let (cookie, refresh) = session_and_grant(&app).await;
     assert!(session_alive(&app, &cookie).await);
     // A code from that session, not redeemed yet when the password changes.
-    let (verifier, challenge) = pkce();
-    let q = form(&[
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let (q, verifier) = code_request("web");
     let loc = location(&app.get_with_cookie(&format!("/authorize?{q}"), Some(&cookie)).await);
     let pending_code = query_param(&loc, "code").unwrap_or_else(|| panic!("a code by single sign-on: {loc}"));
 

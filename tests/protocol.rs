@@ -1095,32 +1095,14 @@ async fn admins_request_password_changes_for_users_and_groups(b: Backend) {
     // Sessions and refresh tokens from before the requests.
     let mut signed_in = std::collections::BTreeMap::new();
     for name in ["alice", "carol", "erin"] {
-        let (verifier, challenge) = pkce();
-        let params = [
-            ("client_id", "web"),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
-        let (loc, cookie) = app.authorize(&params, name, None).await;
-        let (_, tokens) = app.exchange("web", &query_param(&loc, "code").unwrap(), &verifier).await;
-        signed_in.insert(name, (cookie.unwrap(), tokens["refresh_token"].as_str().unwrap().to_string()));
+        let (cookie, tokens) = app.sign_in_with_tokens("web", name).await;
+        signed_in.insert(name, (cookie, tokens["refresh_token"].as_str().unwrap().to_string()));
     }
     let still_signed_in = |name: &'static str| {
         let app = &app;
         let (cookie, refresh) = signed_in[name].clone();
         async move {
-            let (_, challenge) = pkce();
-            let q = form(&[
-                ("client_id", "web"),
-                ("redirect_uri", REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ]);
+            let (q, _) = code_request("web");
             let sso = location(&app.get_with_cookie(&format!("/authorize?{q}"), Some(&cookie)).await);
             let res = app
                 .post_form(

@@ -253,6 +253,17 @@ impl TestApp {
         (query_param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}")), verifier)
     }
 
+    /// Signs `username` in at the confidential client `client_id` with [`code_request`]: the
+    /// session cookie and the token response.
+    pub async fn sign_in_with_tokens(&self, client_id: &str, username: &str) -> (String, serde_json::Value) {
+        let (q, verifier) = code_request(client_id);
+        let (loc, cookie) = self.authorize_path(&format!("/authorize?{q}"), username).await;
+        let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code: {loc}"));
+        let (status, tokens) = self.exchange(client_id, &code, &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        (cookie.expect("a session cookie"), tokens)
+    }
+
     /// Exchanges a code at the token endpoint with the client's basic credentials.
     pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> (StatusCode, serde_json::Value) {
         let secret = format!("s3cret-{client_id}");
@@ -315,6 +326,21 @@ impl TestApp {
 fn password_hash() -> String {
     static H: OnceLock<String> = OnceLock::new();
     H.get_or_init(|| tessera::password::hash_password(PASSWORD)).clone()
+}
+
+/// The query of a standard authorization request of `client_id` (code, scope openid, PKCE
+/// S256 to [`REDIRECT`]) and its code verifier.
+pub fn code_request(client_id: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let q = form(&[
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    (q, verifier)
 }
 
 pub fn pkce() -> (String, String) {
