@@ -56,7 +56,9 @@ echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || true
 ( while kill -0 "$SERVER_PID" 2>/dev/null; do rss_kb >>"$OUT/rss.log"; sleep 1; done ) &
 SAMPLER=$!
 PIDS+=("$SAMPLER")
-run_oha "$OUT/sustained.json" -z "${SUSTAIN_SECS}s" -c 32 -q "$TARGET" --latency-correction
+# -w: requests in flight when the time is up are waited for, not aborted and counted as errors
+# by oha ("aborted due to deadline"); every request sent is answered and judged.
+run_oha "$OUT/sustained.json" -z "${SUSTAIN_SECS}s" -c 32 -q "$TARGET" --latency-correction -w
 kill "$SAMPLER" 2>/dev/null || true
 read -r RPS P50 P99 OK OTHER < <(summary "$OUT/sustained.json")
 PEAK_RSS=$(sort -n "$OUT/rss.log" | tail -n 1)
