@@ -243,6 +243,18 @@ impl EffectiveAccess {
         first_missing.map_or(Ok(()), Err)
     }
 
+    /// [`EffectiveAccess::check_grant`] for a whole role binding: also, binding the built-in
+    /// `admin` role for the whole tenant (`builtin_admin`), which makes a Tenant Admin, needs
+    /// the Tenant Admin role itself, not merely every permission. Used for giving (a binding, a
+    /// member added to a group) and, as its mirror, for taking away (a binding deleted, a member
+    /// detached, a group deleted).
+    pub fn check_grant_role(&self, perms: PermSet, scope: &Scope, builtin_admin: bool) -> Result<(), Denied> {
+        if builtin_admin && matches!(scope, Scope::Tenant) && !self.is_admin() {
+            return Err(Denied::TenantAdminRequired);
+        }
+        self.check_grant(perms, scope)
+    }
+
     /// Checks a tenant-level permission (users, groups, roles, bindings, tenant settings, …;
     /// only whole-tenant grants count) and returns the capability to act on it.
     pub fn require(&self, permission: Permission, action: Action) -> Result<TenantCap, Denied> {
@@ -353,6 +365,16 @@ pub enum Denied {
     CannotGrant { permission: Permission, action: Action, namespace: Option<Namespace> },
     /// The operation needs the Instance Admin role.
     NotInstanceAdmin,
+    /// Binding the built-in `admin` role tenant-wide (making a Tenant Admin), or taking it
+    /// away, needs the Tenant Admin role.
+    TenantAdminRequired,
+    /// The principal acted on is an Instance Admin: only an Instance Admin acts on one.
+    TargetInstanceAdmin,
+    /// The principal acted on holds `what` in `tenant`, where the actor does not.
+    Outranked { tenant: String, what: String },
+    /// The principal acted on holds access in a tenant where the actor holds nothing (not
+    /// named: the actor may not know it).
+    OutrankedElsewhere,
 }
 
 /// " tenant-wide" or " in namespace `x`".
@@ -377,6 +399,19 @@ impl fmt::Display for Denied {
                 write!(f, "cannot grant {permission}:{action}{}: you do not hold it there yourself", Where(namespace))
             }
             Denied::NotInstanceAdmin => f.write_str("the Instance Admin role is required"),
+            Denied::TenantAdminRequired => {
+                f.write_str("only a Tenant Admin binds or removes the built-in admin role for the whole tenant")
+            }
+            Denied::TargetInstanceAdmin => f.write_str("only an Instance Admin acts on an Instance Admin"),
+            Denied::Outranked { tenant, what } => write!(
+                f,
+                "this principal holds {what} in tenant `{tenant}` and you do not: only someone who holds at least \
+                 as much as the principal, wherever it holds anything, may act on it"
+            ),
+            Denied::OutrankedElsewhere => f.write_str(
+                "this principal also holds access in another tenant where you hold nothing: an administrator of \
+                 every tenant it belongs to (or an Instance Admin) must act on it",
+            ),
         }
     }
 }

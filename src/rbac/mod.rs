@@ -9,6 +9,9 @@
 //! - **Tenant Admin** holds every permission tenant-wide; **Instance Admin** holds every
 //!   permission in every tenant and also manages tenants.
 //!
+//! Who may act on whom (rename, disable, force a password change, mint a credential, link an
+//! external identity) is one rule, [`check_authority`] over two [`Standing`]s.
+//!
 //! [`EffectiveAccess`] evaluates all of that once per actor and tenant. Services do not take
 //! tenant ids or booleans: they take the capability a check returns ([`TenantCap`] from
 //! [`EffectiveAccess::require`] / [`EffectiveAccess::require_in`], [`InstanceCap`] from
@@ -36,6 +39,7 @@
 //! ```
 
 mod access;
+mod authority;
 mod claims;
 mod namespace;
 mod permission;
@@ -45,6 +49,7 @@ mod test_rng;
 mod tests;
 
 pub use self::access::{Denied, EffectiveAccess, Grant, InstanceCap, Scope, TenantCap};
+pub use self::authority::{Reach, Standing, check_authority};
 pub use self::claims::{RB_BUDGET_BYTES, RoleBindingsClaim};
 pub use self::namespace::{MAX_NAMESPACE_LEN, Namespace, NamespaceError};
 pub use self::permission::{Action, PermError, PermSet, Permission};

@@ -528,3 +528,127 @@ fn narrowing_an_admin_gives_exactly_what_is_asked() {
     assert!(!n.allows(Flow, Read, Some(&ns("dev"))));
     assert!(!n.is_tenant_admin());
 }
+
+// --- authority over principals ------------------------------------------------------------------
+
+const TENANTS: [&str; 3] = ["a", "b", "c"];
+
+/// A random principal's standing: Instance Admin now and then, and in some of three tenants
+/// random bindings, now and then the Tenant Admin role. Namespace grants come from the same
+/// small universe as the other properties, so actors and targets often overlap.
+fn random_standing(rng: &mut Rng) -> Standing {
+    let instance_admin = rng.chance(1, 25);
+    let mut tenants = Vec::new();
+    for t in TENANTS {
+        if rng.chance(2, 3) {
+            let tenant_admin = rng.chance(1, 8);
+            tenants.push(EffectiveAccess::new(t, instance_admin, tenant_admin, random_grants(rng)));
+        }
+    }
+    Standing::new(instance_admin, tenants)
+}
+
+/// The rule written out naively: the actor is Instance Admin, or the target is not and, in
+/// every tenant of the target the reach covers, the actor is there, is admin if the target is,
+/// and holds at least what the target holds at every place of the universe.
+fn reference_authority(actor: &Standing, target: &Standing, reach: Reach<'_>) -> bool {
+    if actor.is_instance_admin() {
+        return true;
+    }
+    if target.is_instance_admin() {
+        return false;
+    }
+    let places: Vec<Option<Namespace>> = std::iter::once(None).chain(universe().into_iter().map(Some)).collect();
+    target.tenants().filter(|t| reach == Reach::Identity || reach == Reach::Tenant(t)).all(|t| {
+        let held = target.access_in(t).unwrap();
+        let Some(mine) = actor.access_in(t) else { return false };
+        (!held.is_tenant_admin() || mine.is_tenant_admin() || mine.is_instance_admin())
+            && places.iter().all(|p| held.effective(p.as_ref()).is_subset_of(mine.effective(p.as_ref())))
+    })
+}
+
+#[test]
+fn property_authority_is_exactly_holding_at_least_as_much_everywhere() {
+    let mut rng = Rng::new(0x5eed_a070_0001);
+    let (mut allowed, mut refused) = (0, 0);
+    for _ in 0..4_000 {
+        let actor = random_standing(&mut rng);
+        let target = random_standing(&mut rng);
+        for reach in [Reach::Identity, Reach::Tenant("a"), Reach::Tenant("b")] {
+            let got = check_authority(&actor, &target, reach);
+            assert_eq!(got.is_ok(), reference_authority(&actor, &target, reach), "{reach} {actor:?} on {target:?}");
+            if got.is_ok() {
+                allowed += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Nobody weaker acts on the identity of a stronger principal: if the actor may act on
+        // the target everywhere, the target holds nothing, anywhere, that the actor lacks.
+        if check_authority(&actor, &target, Reach::Identity).is_ok() && !actor.is_instance_admin() {
+            assert!(!target.is_instance_admin());
+            for t in target.tenants() {
+                let (held, mine) = (target.access_in(t).unwrap(), actor.access_in(t).unwrap());
+                for p in Permission::ALL {
+                    for a in Action::ALL {
+                        for ns in std::iter::once(None).chain(universe().into_iter().map(Some)) {
+                            assert!(!held.allows(p, a, ns.as_ref()) || mine.allows(p, a, ns.as_ref()));
+                        }
+                    }
+                }
+            }
+        }
+        // Everyone has authority over themselves (a narrowed credential is a weaker actor).
+        assert!(check_authority(&target, &target, Reach::Identity).is_ok());
+    }
+    assert!(allowed > 1_000 && refused > 1_000, "allowed {allowed}, refused {refused}");
+}
+
+#[test]
+fn authority_refusals_say_why_without_naming_foreign_tenants() {
+    let ta = |t: &str| EffectiveAccess::new(t, false, true, []);
+    let reader = |t: &str| EffectiveAccess::new(t, false, false, [Grant::new(Scope::Tenant, perms(&["FLOW:READ"]))]);
+    let instance_admin = Standing::new(true, []);
+    let admin_of_a = Standing::new(false, [ta("a")]);
+    let admin_of_b = Standing::new(false, [ta("b")]);
+    let user_of_a = Standing::new(false, [reader("a")]);
+    let invited = Standing::new(false, [reader("a"), reader("secret-merger")]);
+    let custom_all =
+        Standing::new(false, [EffectiveAccess::new("a", false, false, [Grant::new(Scope::Tenant, PermSet::ALL)])]);
+
+    assert_eq!(check_authority(&admin_of_a, &instance_admin, Reach::Identity), Err(Denied::TargetInstanceAdmin));
+    assert_eq!(check_authority(&admin_of_a, &instance_admin, Reach::Tenant("a")), Err(Denied::TargetInstanceAdmin));
+    assert!(check_authority(&instance_admin, &admin_of_a, Reach::Identity).is_ok());
+    assert!(check_authority(&admin_of_a, &user_of_a, Reach::Identity).is_ok());
+    assert_eq!(check_authority(&admin_of_b, &user_of_a, Reach::Identity), Err(Denied::OutrankedElsewhere));
+    // Invited from another tenant: the identity is out of reach, its access here is not.
+    let refused = check_authority(&admin_of_a, &invited, Reach::Identity).unwrap_err();
+    assert_eq!(refused, Denied::OutrankedElsewhere);
+    assert!(!refused.to_string().contains("secret-merger"));
+    assert!(check_authority(&admin_of_a, &invited, Reach::Tenant("a")).is_ok());
+    // Every permission is not the Tenant Admin role.
+    let Err(Denied::Outranked { tenant, what }) = check_authority(&custom_all, &admin_of_a, Reach::Identity) else {
+        panic!("a custom role with every permission acted on a Tenant Admin");
+    };
+    assert_eq!((tenant.as_str(), what.as_str()), ("a", "the Tenant Admin role"));
+    // A user with USER:UPDATE only does not act on a reader of flows.
+    let user_admin = Standing::new(
+        false,
+        [EffectiveAccess::new("a", false, false, [Grant::new(Scope::Tenant, perms(&["USER:UPDATE"]))])],
+    );
+    let Err(Denied::Outranked { what, .. }) = check_authority(&user_admin, &user_of_a, Reach::Identity) else {
+        panic!("USER:UPDATE acted on a stronger user");
+    };
+    assert_eq!(what, "FLOW:READ tenant-wide");
+}
+
+#[test]
+fn binding_the_builtin_admin_role_needs_tenant_admin() {
+    let custom_all = user(vec![Grant::new(Scope::Tenant, PermSet::ALL)]);
+    assert_eq!(custom_all.check_grant_role(PermSet::ALL, &Scope::Tenant, true), Err(Denied::TenantAdminRequired));
+    // The same permissions in a custom role, or the admin role on namespaces, are covered.
+    assert!(custom_all.check_grant_role(PermSet::ALL, &Scope::Tenant, false).is_ok());
+    assert!(custom_all.check_grant_role(PermSet::ALL, &on(&["prod"]), true).is_ok());
+    assert!(tenant_admin().check_grant_role(PermSet::ALL, &Scope::Tenant, true).is_ok());
+    assert!(instance_admin().check_grant_role(PermSet::ALL, &Scope::Tenant, true).is_ok());
+}
