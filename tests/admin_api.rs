@@ -498,9 +498,72 @@ async fn audit_log_records_admin_changes(b: Backend) {
     assert!(app.stores.audit.verify_audit().await.unwrap().is_ok());
 }
 
+/// An access token for the admin audience from a client of tenant `tenant`, for `username`.
+async fn admin_token(app: &TestApp, client: &str, username: &str) -> String {
+    let (verifier, challenge) = pkce();
+    let resource = format!("{ISSUER}/api");
+    let (loc, _) = app
+        .authorize(
+            &[
+                ("client_id", client),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("resource", &resource),
+            ],
+            username,
+            None,
+        )
+        .await;
+    let (s, tok) = app.exchange(client, &query_param(&loc, "code").unwrap(), &verifier).await;
+    assert_eq!(s, StatusCode::OK, "{tok}");
+    tok["access_token"].as_str().unwrap().to_string()
+}
+
+/// Finding 8 of issue 13: a token speaks for its tenant (`tnt`). Ann is Tenant Admin of acme
+/// and of globex; her token from an acme client administers acme only, while her own Basic
+/// credentials, and an Instance Admin's token from the same client, act in both.
+async fn tokens_administer_only_their_tenant(b: Backend) {
+    let app = setup(b).await;
+    let ann = id_of(&app, "ann").await;
+    let bind = json!({ "role_id": "admin", "principal_kind": "user", "principal_id": ann });
+    let (s, v) = call(&app, "root", Method::POST, "/globex/bindings", Some(bind)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    app.client("acme-console", false, |c| {
+        c.tenant_id = "acme".into();
+        c.allowed_audiences.push(format!("{ISSUER}/api"));
+    })
+    .await;
+    let at = format!("Bearer {}", admin_token(&app, "acme-console", "ann").await);
+    assert_eq!(app.admin_api(&at, Method::GET, "/acme/groups", None).await.0, StatusCode::OK);
+    for (m, path, body) in [
+        (Method::GET, "/globex/groups", None),
+        (Method::POST, "/globex/groups", Some(json!({ "id": "pwned", "name": "Pwned" }))),
+        (Method::POST, "/globex/roles", Some(json!({ "id": "pwned", "name": "Pwned", "permissions": ["FLOW:READ"] }))),
+    ] {
+        let (s, v) = app.admin_api(&at, m.clone(), path, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {v}");
+    }
+    assert!(app.stores.groups.get_group("globex", "pwned").await.unwrap().is_none());
+    assert!(app.stores.roles.get_role("globex", "pwned").await.unwrap().is_none());
+    // Her own credentials are not bound to a tenant.
+    assert_eq!(call(&app, "ann", Method::GET, "/globex/groups", None).await.0, StatusCode::OK);
+    // An Instance Admin's token is excepted.
+    let bind = json!({ "role_id": "admin", "principal_kind": "user", "principal_id": id_of(&app, "root").await });
+    call(&app, "root", Method::POST, "/acme/bindings", Some(bind)).await;
+    let root_at = format!("Bearer {}", admin_token(&app, "acme-console", "root").await);
+    assert_eq!(app.admin_api(&root_at, Method::GET, "/globex/groups", None).await.0, StatusCode::OK);
+}
+
 async fn bearer_tokens_for_the_admin_audience(b: Backend) {
     let app = setup(b).await;
-    app.client("console", false, |c| c.allowed_audiences.push(format!("{ISSUER}/api"))).await;
+    app.client("console", false, |c| {
+        c.tenant_id = "acme".into();
+        c.allowed_audiences.push(format!("{ISSUER}/api"));
+    })
+    .await;
     let (verifier, challenge) = pkce();
     let resource = format!("{ISSUER}/api");
     let (loc, _) = app
@@ -881,4 +944,5 @@ on_both_backends!(
     problem_json_for_bad_requests,
     audit_log_records_admin_changes,
     bearer_tokens_for_the_admin_audience,
+    tokens_administer_only_their_tenant,
 );

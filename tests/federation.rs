@@ -39,6 +39,7 @@ on_both_backends!(
     endpoints_on_internal_addresses_are_never_called,
     identity_providers_admin_api,
     store_keeps_tenants_apart,
+    hostile_upstream_signs_in_no_account_outside_its_authority,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -567,8 +568,13 @@ async fn upstream_error_and_state_failures(b: Backend) {
 }
 
 async fn run_with(app: &TestApp, op: &FakeOp, script: Script) -> (StatusCode, String, Browser) {
+    run_at(app, op, "default/corp", script).await
+}
+
+/// [`run_with`] through the login page's button `connection` (`{tenant}/{id}`).
+async fn run_at(app: &TestApp, op: &FakeOp, connection: &str, script: Script) -> (StatusCode, String, Browser) {
     let (mut br, _) = open_login(app, &[]).await;
-    let url = click(app, &mut br, "default/corp").await;
+    let url = click(app, &mut br, connection).await;
     let state = query_param(&url, "state").unwrap();
     let code = op.approve(&url, script);
     let res = callback(app, br.fed_cookie.as_deref(), &[("state", &state), ("code", &code)]).await;
@@ -650,13 +656,26 @@ async fn email_domains_linking_and_discovery(b: Backend) {
     };
     let (status, page, _) = run_with(&app, &op, unverified).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an unverified email never links: {page}");
+    // A tenant's provider is untrusted input: it never links an existing account by e-mail,
+    // whatever its policy says.
     let verified = Script { sub: "00u-bob".into(), email: Some("bob@corp.example".into()), ..Script::default() };
-    let (status, loc, _) = run_with(&app, &op, verified).await;
+    let (status, page, _) = run_with(&app, &op, verified.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("already exists"), "{page}");
+    assert_eq!(app.stores.federation.find_identity("default", "corp", "00u-bob", 1).await.unwrap(), None);
+    // An instance-wide provider, which only an Instance Admin sets up, with linking explicitly
+    // on, does link the verified e-mail.
+    let all = json!({
+        "id": "corp-all", "name": "Corp (instance)", "issuer": op.issuer, "client_id": "tessera",
+        "client_secret": "upstream-secret", "link": "verified_email", "jit": false,
+    });
+    let (s, v) = admin(&app, Method::POST, "/identity-providers", Some(all)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (status, loc, _) = run_at(&app, &op, "*/corp-all", verified).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
-    assert_eq!(
-        app.stores.federation.find_identity("default", "corp", "00u-bob", 1).await.unwrap(),
-        Some(bob.id.clone())
-    );
+    assert_eq!(app.stores.federation.find_identity("*", "corp-all", "00u-bob", 1).await.unwrap(), Some(bob.id.clone()));
+    let (s, _) = admin(&app, Method::DELETE, "/identity-providers/corp-all", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
 
     // Home-realm discovery: typing a corp.example address on the login page goes upstream.
     let (br, _) = open_login(&app, &[]).await;
@@ -872,4 +891,54 @@ async fn store_keeps_tenants_apart(b: Backend) {
     ));
     fed.delete_connection(DEFAULT_TENANT, "corp").await.unwrap();
     assert!(fed.find_identity(DEFAULT_TENANT, "corp", "sub-1", 6).await.unwrap().is_none());
+}
+
+/// A hostile upstream: a tenant's provider, whose answers that tenant's admin controls, asserts
+/// any verified e-mail it likes. It signs in no account outside its tenant's authority (an
+/// Instance Admin, an account holding anything in another tenant), links none by e-mail,
+/// changes none of their profiles, and an account it was linked to stops signing in through it
+/// once the account gains standing elsewhere. A pending password change blocks it too.
+async fn hostile_upstream_signs_in_no_account_outside_its_authority(b: Backend) {
+    let op = FakeOp::start().await;
+    let app = downstream(b, &op.issuer, "tessera", "upstream-secret", json!({ "link": "verified_email" })).await;
+    let (s, v) = admin(&app, Method::POST, "/tenants", Some(json!({ "id": "globex", "name": "Globex" }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let carol = app.user("carol").await;
+    let bind = json!({ "role_id": "admin", "principal_kind": "user", "principal_id": carol.id });
+    let (s, v) = admin(&app, Method::POST, "/globex/bindings", Some(bind)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let dave = app.user("dave").await;
+    let root = app.stores.users.find_user_by_username_any("root").await.unwrap().unwrap();
+    for (who, user) in
+        [("the Instance Admin", &root), ("globex's Tenant Admin", &carol), ("a user of the tenant", &dave)]
+    {
+        let sub = format!("00u-evil-{}", user.username);
+        let script = Script { sub: sub.clone(), email: user.email.clone(), ..Script::default() };
+        let (status, page, _) = run_with(&app, &op, script).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {page}");
+        assert_eq!(app.stores.federation.find_identity("default", "corp", &sub, 1).await.unwrap(), None, "{who}");
+        let after = app.stores.users.get_user_any(&user.id).await.unwrap().unwrap();
+        assert_eq!((after.name, after.email), (user.name.clone(), user.email.clone()), "{who}: profile unchanged");
+        assert!(app.stores.groups.groups_of("default", MemberKind::User, &user.id).await.unwrap().is_empty());
+    }
+    // An identity linked while its account belonged to the tenant only signs in...
+    let erin = app.user("erin").await;
+    app.stores.federation.link_identity("default", "corp", "00u-erin", &erin.id, 0).await.unwrap();
+    let as_erin = Script { sub: "00u-erin".into(), email: erin.email.clone(), ..Script::default() };
+    assert_eq!(run_with(&app, &op, as_erin.clone()).await.0, StatusCode::SEE_OTHER);
+    // ...not once a pending password change is on the account...
+    app.stores.users.require_password_change(&erin.id, true).await.unwrap();
+    let (status, page, _) = run_with(&app, &op, as_erin.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("new password"), "{page}");
+    app.stores.users.require_password_change(&erin.id, false).await.unwrap();
+    // ...and not once the account holds more than the tenant: here, the Instance Admin role.
+    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &erin.id, 0).await.unwrap();
+    let (status, page, _) = run_with(&app, &op, as_erin).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    // A new person is still created just in time, in the tenant.
+    let new = Script { sub: "00u-frank".into(), email: Some("frank@corp.example".into()), ..Script::default() };
+    assert_eq!(run_with(&app, &op, new).await.0, StatusCode::SEE_OTHER);
+    let frank = app.stores.users.find_user_by_email_any("frank@corp.example").await.unwrap().unwrap();
+    assert_eq!(frank.tenant_id, "default");
 }

@@ -92,6 +92,9 @@ async fn by_access_token(p: &Provider, token: &str) -> Result<BearerCaller, Bear
             ));
         }
     };
+    if claims.tnt != crate::store::INSTANCE_SCOPE {
+        actor.tenant = Some(claims.tnt.clone());
+    }
     if claims.scopes().any(downscope::is_permission_scope) {
         let grants = claims.rb.as_ref().and_then(|rb| rb.decode()).unwrap_or_default();
         actor.limit = Some(Arc::new(EffectiveAccess::new(claims.tnt.clone(), false, false, grants)));

@@ -25,6 +25,9 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
         && let Some(user) = users.get_user_any(&user_id).await?
     {
         refuse_disabled(&user)?;
+        // Checked at every sign-in: the account may have gained standing elsewhere since.
+        within_authority(p, conn, &user).await?;
+        refuse_pending_password_change(&user)?;
         return Ok(update_profile(p, user, ident).await);
     }
     // Not linked yet: an existing user with this email?
@@ -33,8 +36,13 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
         None => None,
     };
     if let Some(user) = existing {
-        if conn.settings.link == LinkPolicy::VerifiedEmail && ident.email_verified {
+        // Linking by e-mail alone trusts the upstream with the account: only an instance-wide
+        // connection (an Instance Admin's) with linking explicitly on. A tenant's provider is
+        // untrusted input; it never links an existing account without proof from that account.
+        if conn.tenant_id == INSTANCE_SCOPE && conn.settings.link == LinkPolicy::VerifiedEmail && ident.email_verified {
             refuse_disabled(&user)?;
+            within_authority(p, conn, &user).await?;
+            refuse_pending_password_change(&user)?;
             match fed.link_identity(&conn.tenant_id, &conn.id, &ident.subject, &user.id, now).await {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -43,7 +51,8 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
             return Ok(update_profile(p, user, ident).await);
         }
         return Err(FedError::Refused(format!(
-            "A Tessera account with this email address already exists. Ask an administrator to link it to {}.",
+            "A Tessera account with this email address already exists. Sign in with that account's own \
+             credentials, or ask an administrator to link it to {}.",
             conn.name
         )));
     }
@@ -106,6 +115,41 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The authority rule for an upstream: a tenant's connection signs in only accounts under
+/// that tenant's authority (a Tenant Admin of it has authority over them: they hold nothing
+/// outside the tenant and are not Instance Admins); an instance-wide connection, set up by an
+/// Instance Admin, any account.
+async fn within_authority(p: &Provider, conn: &Connection, user: &User) -> Result<(), FedError> {
+    use crate::rbac::{EffectiveAccess, Reach, Standing, check_authority};
+    let connection = if conn.tenant_id == INSTANCE_SCOPE {
+        Standing::new(true, [])
+    } else {
+        Standing::new(false, [EffectiveAccess::new(conn.tenant_id.as_str(), false, true, [])])
+    };
+    let account = crate::admin::standing_of(&p.stores, crate::admin::Target::user(&user.id)).await?;
+    if let Err(why) = check_authority(&connection, &account, Reach::Identity) {
+        tracing::warn!(connection = %conn.id, user = %user.id, %why, "federation: account outside the connection's authority");
+        return Err(FedError::Refused(format!(
+            "{} cannot sign in to this account: it belongs to more than this organisation. Sign in with the \
+             account's own credentials.",
+            conn.name
+        )));
+    }
+    Ok(())
+}
+
+/// A pending mandatory password change blocks every door until the new password is set.
+fn refuse_pending_password_change(user: &User) -> Result<(), FedError> {
+    if user.password_change_required {
+        return Err(FedError::Refused(
+            "This account must choose a new password first: sign in with its password, or use \"Forgot your \
+             password?\" on the sign-in page."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn refuse_disabled(user: &User) -> Result<(), FedError> {

@@ -75,23 +75,13 @@ impl Provider {
         kind: crate::store::MemberKind,
         id: &str,
     ) -> OAuthResult<(crate::rbac::EffectiveAccess, i64)> {
-        use crate::rbac::{EffectiveAccess, Grant, PermSet};
+        use crate::rbac::EffectiveAccess;
         let s = &self.stores;
         let ep = s.epochs.epoch_of(tenant_id, kind, id).await?;
         if s.instance_admins.is_instance_admin(kind, id).await? {
             return Ok((EffectiveAccess::new(tenant_id, true, false, []), ep));
         }
-        let bindings = s.bindings.effective_bindings(tenant_id, kind, id).await?;
-        let mut tenant_admin = false;
-        let mut grants = Vec::with_capacity(bindings.len());
-        for (b, bits) in bindings {
-            let scope = crate::admin::scope_of(&b.namespaces);
-            if b.role_id == crate::store::TENANT_ADMIN_ROLE_ID && matches!(scope, crate::rbac::Scope::Tenant) {
-                tenant_admin = true;
-            }
-            grants.push(Grant::new(scope, PermSet::from_i64(bits).unwrap_or(PermSet::EMPTY)));
-        }
-        Ok((EffectiveAccess::new(tenant_id, false, tenant_admin, grants), ep))
+        Ok((crate::admin::bound_access(s, tenant_id, kind, id).await?, ep))
     }
 }
 

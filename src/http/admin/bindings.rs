@@ -17,7 +17,7 @@ use super::{Ctx, List, Page};
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
 use crate::rbac::{Action, Namespace, PermSet, Permission, Scope};
-use crate::store::{Binding, BindingFilter, PrincipalKind};
+use crate::store::{Binding, BindingFilter, PrincipalKind, TENANT_ADMIN_ROLE_ID};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,7 +105,7 @@ async fn create(
         .ok_or_else(|| Problem::invalid("role_id", "no such role in this tenant"))?;
     let perms = PermSet::from_i64(role.permissions).unwrap_or(PermSet::EMPTY);
     let scope = if namespaces.is_empty() { Scope::Tenant } else { Scope::Namespaces(namespaces.clone()) };
-    ctx.access.check_grant(perms, &scope).map_err(|d| Problem::forbidden(d.to_string()))?;
+    ctx.check_grant_role(perms, &scope, role.id == TENANT_ADMIN_ROLE_ID)?;
     let b = Binding {
         tenant_id: cap.tenant_id().to_string(),
         id: random_token(12),
@@ -142,6 +142,12 @@ async fn remove(
     ctx.require(Permission::Binding, Action::Delete)?;
     let stores = &s.provider.stores;
     let before = stores.bindings.get_binding(ctx.tenant(), &id).await?.ok_or_else(Problem::not_found)?;
+    // Taking a binding away needs what giving it needs (demotion is the mirror of granting).
+    let perms = match stores.roles.get_role(ctx.tenant(), &before.role_id).await? {
+        Some(r) => PermSet::from_i64(r.permissions).unwrap_or(PermSet::ALL),
+        None => PermSet::EMPTY,
+    };
+    ctx.check_grant_role(perms, &crate::admin::scope_of(&before.namespaces), before.role_id == TENANT_ADMIN_ROLE_ID)?;
     stores.bindings.delete_binding(ctx.tenant(), &id, now()).await?;
     ctx.audit(&s, "binding.delete", format!("binding:{id}"), json!({ "before": binding_json(&before) })).await;
     Ok(StatusCode::NO_CONTENT.into_response())

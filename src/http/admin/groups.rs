@@ -15,9 +15,10 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery};
 use super::problem::{ApiResult, Problem};
 use super::{Ctx, List, Page, check_description, check_id, check_name};
+use crate::admin::Target;
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
-use crate::rbac::{Action, Permission};
+use crate::rbac::{Action, Permission, Reach};
 use crate::store::{Group, GroupMember, MemberKind, StoreError};
 
 pub fn router() -> Router<AppState> {
@@ -141,6 +142,9 @@ async fn remove(
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::Group, Action::Delete)?;
+    get_group(&s, &ctx, &id).await?;
+    // Deleting the group takes its bindings away from every member: the mirror of giving them.
+    check_group_grants(&s, &ctx, &id).await?;
     s.provider.stores.groups.delete_group(ctx.tenant(), &id, now()).await?;
     ctx.audit(&s, "group.delete", format!("group:{id}"), json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -185,9 +189,7 @@ async fn members(
 async fn attach(s: &AppState, ctx: &Ctx, group: &str, kind: MemberKind, member: &str) -> ApiResult<bool> {
     ctx.require(Permission::Group, Action::Update)?;
     get_group(s, ctx, group).await?;
-    for (scope, perms) in crate::admin::group_grants(&s.provider.stores, ctx.tenant(), group).await? {
-        ctx.access.check_grant(perms, &scope).map_err(|d| Problem::forbidden(d.to_string()))?;
-    }
+    check_group_grants(s, ctx, group).await?;
     match s.provider.stores.groups.add_member(ctx.tenant(), group, kind, member, now()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(false),
@@ -203,9 +205,22 @@ async fn attach(s: &AppState, ctx: &Ctx, group: &str, kind: MemberKind, member: 
     Ok(true)
 }
 
-/// Detaches a member from a group, from either side (GROUP:UPDATE); 404 if it was not one.
+/// The no-escalation check of everything the group's bindings grant (the built-in `admin`
+/// role for the whole tenant needs Tenant Admin): for adding a member, and as its mirror for
+/// detaching one or deleting the group (taking away needs what giving needs).
+async fn check_group_grants(s: &AppState, ctx: &Ctx, group: &str) -> ApiResult<()> {
+    for (scope, perms, admin) in crate::admin::group_grants(&s.provider.stores, ctx.tenant(), group).await? {
+        ctx.check_grant_role(perms, &scope, admin)?;
+    }
+    Ok(())
+}
+
+/// Detaches a member from a group, from either side (GROUP:UPDATE, and what adding them would
+/// need: the group's grants); 404 if it was not one.
 async fn detach(s: &AppState, ctx: &Ctx, group: &str, kind: MemberKind, member: &str) -> ApiResult<()> {
     ctx.require(Permission::Group, Action::Update)?;
+    get_group(s, ctx, group).await?;
+    check_group_grants(s, ctx, group).await?;
     s.provider.stores.groups.remove_member(ctx.tenant(), group, kind, member, now()).await?;
     ctx.audit(
         s,
@@ -318,31 +333,36 @@ async fn password_change(
     ctx.require(Permission::User, Action::Update)?;
     get_group(&s, &ctx, &id).await?;
     let stores = &s.provider.stores;
-    let mut count = 0usize;
+    // All or nothing: the authority rule over every user member before any write.
+    let mut users = Vec::new();
     let mut after: Option<(MemberKind, String)> = None;
     loop {
         let page =
             stores.groups.list_members(ctx.tenant(), &id, after.as_ref().map(|(k, a)| (*k, a.as_str())), 200).await?;
         for m in page.iter().filter(|m| m.member_kind == MemberKind::User) {
-            stores.users.require_password_change(&m.member_id, true).await?;
-            // No token before the new password: sessions and refresh tokens end now.
-            crate::oauth::session::end_all_before_now(&s.provider, &m.member_id).await?;
-            if let Some(user) = stores.users.get_user_any(&m.member_id).await? {
-                crate::http::recovery::send_change_request(&s, &user, ctx.tenant());
-            }
-            ctx.audit(
-                &s,
-                "user.password_change_request",
-                format!("user:{}", m.member_id),
-                json!({ "via": format!("group:{id}") }),
-            )
-            .await;
-            count += 1;
+            ctx.authority(&s, Target::user(&m.member_id), Reach::Identity).await?;
+            users.push(m.member_id.clone());
         }
         if page.len() < 200 {
             break;
         }
         after = page.last().map(|m| (m.member_kind, m.member_id.clone()));
     }
+    for member in &users {
+        stores.users.require_password_change(member, true).await?;
+        // No token before the new password: sessions and refresh tokens end now.
+        crate::oauth::session::end_all_before_now(&s.provider, member).await?;
+        if let Some(user) = stores.users.get_user_any(member).await? {
+            crate::http::recovery::send_change_request(&s, &user, ctx.tenant());
+        }
+        ctx.audit(
+            &s,
+            "user.password_change_request",
+            format!("user:{member}"),
+            json!({ "via": format!("group:{id}") }),
+        )
+        .await;
+    }
+    let count = users.len();
     Ok((StatusCode::ACCEPTED, Json(json!({ "requested": count }))).into_response())
 }

@@ -23,8 +23,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, RequestMeta};
-use crate::admin::{AccessError, Actor};
-use crate::rbac::{Action, EffectiveAccess, Permission, TenantCap};
+use crate::admin::{AccessError, Actor, AuthorityError, Target};
+use crate::rbac::{Action, EffectiveAccess, PermSet, Permission, Reach, Scope, TenantCap};
 pub use auth::{ADMIN_AUDIENCE_PATH, Operator};
 use problem::{ApiResult, Problem};
 
@@ -87,9 +87,30 @@ impl Ctx {
         self.access.tenant_id()
     }
 
+    /// The authority rule (`crate::rbac::check_authority`): may the caller act on `target`
+    /// with this reach? 403 naming why. Call it before any write.
+    pub async fn authority(&self, s: &AppState, target: Target<'_>, reach: Reach<'_>) -> ApiResult<()> {
+        authority(s, &self.actor, target, reach).await
+    }
+
+    /// No escalation for a whole role binding given or taken away (the built-in `admin` role
+    /// for the whole tenant needs Tenant Admin): 403 naming what is missing.
+    pub fn check_grant_role(&self, perms: PermSet, scope: &Scope, builtin_admin: bool) -> ApiResult<()> {
+        self.access.check_grant_role(perms, scope, builtin_admin).map_err(|d| Problem::forbidden(d.to_string()))
+    }
+
     /// Records an admin change in the audit log (written off the request path).
     pub async fn audit(&self, s: &AppState, action: &str, target: String, summary: serde_json::Value) {
         s.record_audit(&self.request, self.tenant(), self.actor.audit_name(), action, target, summary).await;
+    }
+}
+
+/// [`Ctx::authority`] for a caller without a tenant context.
+pub async fn authority(s: &AppState, actor: &Actor, target: Target<'_>, reach: Reach<'_>) -> ApiResult<()> {
+    match crate::admin::require_authority(&s.provider.stores, actor, target, reach).await {
+        Ok(()) => Ok(()),
+        Err(AuthorityError::Denied(d)) => Err(Problem::forbidden(d.to_string())),
+        Err(AuthorityError::Store(e)) => Err(e.into()),
     }
 }
 

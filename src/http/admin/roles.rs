@@ -130,9 +130,11 @@ async fn update(
         Some(p) => parse_perms(p)?,
         None => PermSet::from_i64(before.permissions).unwrap_or(PermSet::EMPTY),
     };
-    // Widening: what is added must be held by the actor.
+    // Widening: what is added must be held by the actor; narrowing takes it away from every
+    // holder, which needs what giving it would (the mirror rule).
     let old = PermSet::from_i64(before.permissions).unwrap_or(PermSet::EMPTY);
     ctx.access.check_grant(perms.difference(old), &Scope::Tenant).map_err(|d| Problem::forbidden(d.to_string()))?;
+    ctx.access.check_grant(old.difference(perms), &Scope::Tenant).map_err(|d| Problem::forbidden(d.to_string()))?;
     stores.roles.update_role(ctx.tenant(), &id, name.trim(), description, perms.to_i64(), now()).await?;
     let after = stores.roles.get_role(ctx.tenant(), &id).await?.ok_or_else(Problem::not_found)?;
     ctx.audit(
@@ -152,6 +154,11 @@ async fn remove(
 ) -> ApiResult<Response> {
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::Role, Action::Delete)?;
+    // Deleting a role takes it away from every holder: the mirror of creating it.
+    if let Some(role) = s.provider.stores.roles.get_role(ctx.tenant(), &id).await? {
+        let perms = PermSet::from_i64(role.permissions).unwrap_or(PermSet::ALL);
+        ctx.access.check_grant(perms, &Scope::Tenant).map_err(|d| Problem::forbidden(d.to_string()))?;
+    }
     s.provider.stores.roles.delete_role(ctx.tenant(), &id).await?;
     ctx.audit(&s, "role.delete", format!("role:{id}"), json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -14,9 +14,10 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery};
 use super::problem::{ApiResult, Problem};
 use super::{Ctx, List, Page, check_description, check_id, check_name};
+use crate::admin::Target;
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
-use crate::rbac::{Action, Permission};
+use crate::rbac::{Action, Permission, Reach};
 use crate::store::{MemberKind, ServiceAccount};
 
 pub fn router() -> Router<AppState> {
@@ -144,6 +145,8 @@ async fn update(
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Update)?;
     let before = visible(&s, &ctx, &id).await?;
+    // Its audiences decide what its tokens reach, in every tenant it belongs to.
+    ctx.authority(&s, Target::service_account(&id), Reach::Identity).await?;
     let name = body.name.as_deref().unwrap_or(&before.name);
     check_name("name", name)?;
     let description = body.description.as_deref().or(before.description.as_deref());
@@ -171,6 +174,7 @@ async fn remove(
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Delete)?;
     visible(&s, &ctx, &id).await?;
+    ctx.authority(&s, Target::service_account(&id), Reach::Identity).await?;
     s.provider.stores.service_accounts.delete_service_account(ctx.tenant(), &id).await?;
     ctx.audit(&s, "service_account.delete", format!("service_account:{id}"), json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -189,25 +193,13 @@ pub(super) async fn home_account(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult
     Err(Problem::not_found())
 }
 
-/// The service account of this tenant for which the actor may issue a credential (an API
-/// token, a client, a workload identity). A credential lets its holder act as the account, so
-/// the actor must hold everything the account holds, where it holds it (no escalation): a
-/// Tenant Admin may issue for any account of the tenant, a user with USER:CREATE only for
-/// accounts whose bindings their own cover.
+/// The service account of this tenant for which the actor may issue (or revoke) a credential
+/// (an API token, a client, a workload identity). A credential lets its holder act as the
+/// account, in every tenant the account belongs to, so minting one needs the authority rule
+/// over the account there: the actor holds at least as much as the account wherever the
+/// account holds anything, and only an Instance Admin issues for an Instance Admin account.
 pub(super) async fn credential_target(s: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ServiceAccount> {
     let account = home_account(s, ctx, id).await?;
-    let (held, _) = s
-        .provider
-        .access_of(ctx.tenant(), MemberKind::ServiceAccount, id)
-        .await
-        .map_err(|e| Problem::internal(format!("reading a service account's access failed: {e:?}")))?;
-    if held.is_instance_admin() && !ctx.access.is_instance_admin() {
-        return Err(Problem::forbidden("only an Instance Admin issues credentials for an Instance Admin account"));
-    }
-    for (scope, perms) in held.compact() {
-        ctx.access.check_grant(perms, &scope).map_err(|d| {
-            Problem::forbidden(format!("{d}: a credential of this account would act with more than you hold"))
-        })?;
-    }
+    ctx.authority(s, Target::service_account(id), Reach::Identity).await?;
     Ok(account)
 }

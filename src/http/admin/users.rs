@@ -16,9 +16,10 @@ use super::auth::Caller;
 use super::extract::{ApiJson, ApiQuery};
 use super::problem::{ApiResult, Problem};
 use super::{Ctx, List, Page, check_name};
+use crate::admin::Target;
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
-use crate::rbac::{Action, Permission};
+use crate::rbac::{Action, Permission, Reach};
 use crate::store::{MemberKind, User};
 
 pub fn router() -> Router<AppState> {
@@ -181,7 +182,9 @@ async fn update(
         return Err(Problem::invalid("password", "admins cannot set passwords; send a change-password request"));
     }
     let before = visible_user(&s, &ctx, &id).await?;
-    // Every check before any write: a refused request changes nothing.
+    // Every check before any write: a refused request changes nothing. The name and the
+    // disabled flag are the identity's, in every tenant: the authority rule over all of them.
+    ctx.authority(&s, Target::user(&id), Reach::Identity).await?;
     if let Some(n) = &body.name {
         check_name("name", n)?;
     }
@@ -217,6 +220,8 @@ async fn remove(
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Delete)?;
     visible_user(&s, &ctx, &id).await?;
+    // Taking away everything the user holds here needs holding at least as much here.
+    ctx.authority(&s, Target::user(&id), Reach::Tenant(ctx.tenant())).await?;
     s.provider.stores.access.revoke_access(ctx.tenant(), MemberKind::User, &id, now()).await?;
     ctx.audit(&s, "user.remove", format!("user:{id}"), json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -230,6 +235,7 @@ async fn password_change(
     let ctx = Ctx::new(&s, c.actor, &tenant, c.request_id).await?;
     ctx.require(Permission::User, Action::Update)?;
     let user = visible_user(&s, &ctx, &id).await?;
+    ctx.authority(&s, Target::user(&id), Reach::Identity).await?;
     s.provider.stores.users.require_password_change(&id, true).await?;
     // No token before the new password: sessions and refresh tokens end now.
     crate::oauth::session::end_all_before_now(&s.provider, &id).await?;
@@ -259,6 +265,7 @@ async fn bulk_password_change(
     let mut users = Vec::with_capacity(body.user_ids.len());
     for id in &body.user_ids {
         users.push(visible_user(&s, &ctx, id).await?);
+        ctx.authority(&s, Target::user(id), Reach::Identity).await?;
     }
     for user in &users {
         s.provider.stores.users.require_password_change(&user.id, true).await?;

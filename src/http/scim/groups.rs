@@ -136,10 +136,9 @@ async fn sync_members(
         return Ok(());
     }
     ctx.require(Permission::Group, Action::Update)?;
+    // Adding members gives the group's grants; removing takes them away: the same check.
+    ctx.check_group_grants(s, group).await?;
     if !added.is_empty() {
-        for (scope, perms) in crate::admin::group_grants(stores, ctx.tenant(), group).await? {
-            ctx.access.check_grant(perms, &scope).map_err(|d| ScimError::forbidden(d.to_string()))?;
-        }
         for id in &added {
             if !stores.access.has_access(ctx.tenant(), MemberKind::User, id).await? {
                 return Err(ScimError::value(format!("member {id} is not a user of this tenant")));
@@ -323,6 +322,8 @@ async fn remove(
 ) -> ScimResult<Response> {
     let ctx = ScimCtx::new(&s, c, &tenant).await?;
     ctx.require(Permission::Group, Action::Delete)?;
+    find(&s, &ctx, &id).await?;
+    ctx.check_group_grants(&s, &id).await?;
     s.provider.stores.groups.delete_group(ctx.tenant(), &id, now()).await?;
     ctx.audit(&s, "group.delete", format!("group:{id}"), json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -125,6 +125,28 @@ impl ScimCtx {
         self.access.tenant_id()
     }
 
+    /// The authority rule over a user (`crate::rbac::check_authority`), before any write: a
+    /// provisioning client changes only users it holds at least as much as, wherever they
+    /// hold anything; never an Instance Admin, never a Tenant Admin unless it is one.
+    pub async fn authority(&self, s: &AppState, user_id: &str, reach: crate::rbac::Reach<'_>) -> ScimResult<()> {
+        let target = crate::admin::Target::user(user_id);
+        match crate::admin::require_authority(&s.provider.stores, &self.actor, target, reach).await {
+            Ok(()) => Ok(()),
+            Err(crate::admin::AuthorityError::Denied(d)) => Err(ScimError::forbidden(d.to_string())),
+            Err(crate::admin::AuthorityError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// No escalation for everything a group grants (the built-in `admin` role for the whole
+    /// tenant needs Tenant Admin): for adding members and, its mirror, removing them or
+    /// deleting the group.
+    pub async fn check_group_grants(&self, s: &AppState, group: &str) -> ScimResult<()> {
+        for (scope, perms, admin) in crate::admin::group_grants(&s.provider.stores, self.tenant(), group).await? {
+            self.access.check_grant_role(perms, &scope, admin).map_err(|d| ScimError::forbidden(d.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Records a change in the audit log, as the admin API does, marked as made through SCIM.
     pub async fn audit(&self, s: &AppState, action: &str, target: String, mut summary: Value) {
         summary["via"] = "scim".into();

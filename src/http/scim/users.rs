@@ -16,7 +16,7 @@ use super::{
 };
 use crate::crypto::{now, random_token};
 use crate::http::AppState;
-use crate::rbac::{Action, Permission};
+use crate::rbac::{Action, Permission, Reach};
 use crate::store::{MemberKind, ScimRecord, ScimUserFilter, User};
 
 pub fn router() -> Router<AppState> {
@@ -267,6 +267,8 @@ async fn apply(
     input: UserInput,
 ) -> ScimResult<Response> {
     owned(ctx, before)?;
+    // userName, e-mail, name, active and password are the identity's, in every tenant.
+    ctx.authority(s, &before.id, Reach::Identity).await?;
     let stores = &s.provider.stores;
     let password_hash = match input.password {
         Some(p) => Some(hash(p).await?),
@@ -346,6 +348,8 @@ async fn remove(
     ctx.require(Permission::User, Action::Delete)?;
     let (u, _) = find(&s, &ctx, &id).await?;
     let stores = &s.provider.stores;
+    let reach = if u.tenant_id == ctx.tenant() { Reach::Identity } else { Reach::Tenant(ctx.tenant()) };
+    ctx.authority(&s, &id, reach).await?;
     if u.tenant_id == ctx.tenant() {
         stores.users.delete_user(ctx.tenant(), &id).await?;
         ctx.audit(&s, "user.delete", format!("user:{id}"), json!({})).await;
