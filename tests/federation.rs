@@ -287,6 +287,8 @@ struct Browser {
     csrf: String,
     fed_cookie: Option<String>,
     verifier: String,
+    /// The pre-session cookie set at /authorize.
+    browser: Option<String>,
 }
 
 async fn open_login(app: &TestApp, extra: &[(&str, &str)]) -> (Browser, String) {
@@ -306,9 +308,11 @@ async fn open_login(app: &TestApp, extra: &[(&str, &str)]) -> (Browser, String) 
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let loc = location(&res);
     assert!(loc.starts_with("login?"), "{loc}");
+    let browser = browser_cookie(&res);
     let res = app.get(&format!("/{loc}")).await;
     let status = res.status();
-    let fed_cookie = set_cookie_named(&res, "tessera_fed");
+    // The upstream's redirect back carries both cookies (SameSite=Lax).
+    let fed_cookie = set_cookie_named(&res, "tessera_fed").and_then(|f| with_cookie(Some(&f), browser.clone()));
     let loc = if status == StatusCode::SEE_OTHER { location(&res) } else { String::new() };
     let page = if status == StatusCode::OK { body_text(res).await } else { String::new() };
     let b = Browser {
@@ -316,17 +320,17 @@ async fn open_login(app: &TestApp, extra: &[(&str, &str)]) -> (Browser, String) 
         csrf: if page.is_empty() { String::new() } else { hidden(&page, "csrf") },
         fed_cookie,
         verifier,
+        browser,
     };
     (b, if page.is_empty() { loc } else { page })
 }
 
 /// Clicks the connection's button: returns the upstream authorization URL.
 async fn click(app: &TestApp, b: &mut Browser, connection: &str) -> String {
-    let res = app
-        .post_form("/login/federated", &[("request", &b.request), ("csrf", &b.csrf), ("connection", connection)], None)
-        .await;
+    let fields = [("request", b.request.as_str()), ("csrf", &b.csrf), ("connection", connection)];
+    let res = app.post_form_cookie("/login/federated", &fields, None, b.browser.as_deref()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", body_text(res).await);
-    b.fed_cookie = set_cookie_named(&res, "tessera_fed");
+    b.fed_cookie = set_cookie_named(&res, "tessera_fed").and_then(|f| with_cookie(Some(&f), b.browser.clone()));
     assert!(b.fed_cookie.as_deref().unwrap().starts_with("tessera_fed="));
     location(&res)
 }
@@ -680,7 +684,12 @@ async fn email_domains_linking_and_discovery(b: Backend) {
     // Home-realm discovery: typing a corp.example address on the login page goes upstream.
     let (br, _) = open_login(&app, &[]).await;
     let res = app
-        .post_form("/login", &[("request", &br.request), ("csrf", &br.csrf), ("username", "carol@corp.example")], None)
+        .post_form_cookie(
+            "/login",
+            &[("request", &br.request), ("csrf", &br.csrf), ("username", "carol@corp.example")],
+            None,
+            br.browser.as_deref(),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let url = location(&res);
@@ -688,10 +697,11 @@ async fn email_domains_linking_and_discovery(b: Backend) {
     assert_eq!(query_param(&url, "login_hint").as_deref(), Some("carol@corp.example"));
     // Other addresses still sign in with a password.
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[("request", &br.request), ("csrf", &br.csrf), ("username", "bob"), ("password", PASSWORD)],
             None,
+            br.browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -735,10 +745,11 @@ async fn unreachable_provider_is_a_clear_page(b: Backend) {
     let app = downstream(b, &format!("http://127.0.0.1:{port}"), "tessera", "x", json!({})).await;
     let (br, _) = open_login(&app, &[]).await;
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/federated",
             &[("request", &br.request), ("csrf", &br.csrf), ("connection", "default/corp")],
             None,
+            br.browser.as_deref(),
         )
         .await;
     let (status, page) = page_of(res).await;
@@ -746,18 +757,20 @@ async fn unreachable_provider_is_a_clear_page(b: Backend) {
     assert!(page.contains("Corp SSO could not be reached"), "{page}");
     // A forged anti-CSRF token or an unknown connection: a page, not a redirect.
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/federated",
             &[("request", &br.request), ("csrf", "forged"), ("connection", "default/corp")],
             None,
+            br.browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/federated",
             &[("request", &br.request), ("csrf", &br.csrf), ("connection", "default/other")],
             None,
+            br.browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);

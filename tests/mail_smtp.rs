@@ -152,12 +152,12 @@ async fn the_forgot_password_page_mails_through_smtp() {
     app.client("web", false, |_| {}).await;
     app.user("bea").await;
     let (q, _) = code_request("web");
-    let loc = location(&app.get(&format!("/authorize?{q}")).await);
-    let page = body_text(app.get(&format!("/{loc}")).await).await;
+    let started = app.get(&format!("/authorize?{q}")).await;
+    let browser = browser_cookie(&started);
+    let page = body_text(app.get(&format!("/{}", location(&started))).await).await;
     let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
-    let res = app
-        .post_form("/login/forgot", &[("request", &request), ("csrf", &csrf), ("identifier", "bea@example.com")], None)
-        .await;
+    let fields = [("request", request.as_str()), ("csrf", &csrf), ("identifier", "bea@example.com")];
+    let res = app.post_form_cookie("/login/forgot", &fields, None, browser.as_deref()).await;
     assert_eq!(res.status(), axum::http::StatusCode::OK);
     let mut got = Vec::new();
     for _ in 0..200 {

@@ -52,7 +52,7 @@ async fn login_page_on(router: &axum::Router) -> (String, String, String) {
     let res = get_on(router, &format!("/authorize?{q}")).await;
     let loc = location(&res);
     assert!(loc.starts_with("login?"), "{loc}");
-    let page = body_text(get_on(router, &format!("/{loc}")).await).await;
+    let page = remember_browser(&res, body_text(get_on(router, &format!("/{loc}")).await).await);
     (hidden(&page, "request"), hidden(&page, "csrf"), page)
 }
 
@@ -68,6 +68,7 @@ async fn login_via(
     let body = form(&[("request", request), ("csrf", csrf), ("username", username), ("password", password)]);
     let mut req = Request::post("/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, browser_for(request).unwrap_or_default())
         .body(Body::from(body))
         .unwrap();
     if let Some(ip) = from {
@@ -84,7 +85,8 @@ async fn login(app: &TestApp, request: &str, csrf: &str, username: &str, passwor
 }
 
 async fn ask_reset(app: &TestApp, request: &str, csrf: &str, identifier: &str) -> Response {
-    app.post_form("/login/forgot", &[("request", request), ("csrf", csrf), ("identifier", identifier)], None).await
+    let fields = [("request", request), ("csrf", csrf), ("identifier", identifier)];
+    app.post_form_cookie("/login/forgot", &fields, None, browser_for(request).as_deref()).await
 }
 
 async fn use_link(app: &TestApp, link: &str, password: &str) -> (StatusCode, String) {
@@ -172,6 +174,7 @@ async fn reset_link_expires(b: Backend) {
     let body = form(&[("request", &request), ("csrf", &csrf), ("identifier", "alice")]);
     let req = Request::post("/login/forgot")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, browser_for(&request).unwrap_or_default())
         .body(Body::from(body))
         .unwrap();
     assert_eq!(router.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
@@ -404,6 +407,7 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
         let body = form(&[("request", &request), ("csrf", &csrf), ("username", "alice"), ("password", NEW_PASSWORD)]);
         let req = Request::post("/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, browser_for(&request).unwrap_or_default())
             .body(Body::from(body))
             .unwrap();
         let res = app.send(req).await;
@@ -415,7 +419,9 @@ async fn a_reset_ends_earlier_sessions_and_refresh_tokens(b: Backend) {
 
 /// Signs alice in on the account page with `password`.
 async fn account_sign_in(app: &TestApp, password: &str) -> Response {
-    let page = body_text(app.get("/account").await).await;
+    let res = app.get("/account").await;
+    let browser = set_cookie_named(&res, "tessera_signin");
+    let page = body_text(res).await;
     let pairs = [
         ("request", hidden(&page, "request")),
         ("csrf", hidden(&page, "csrf")),
@@ -423,7 +429,7 @@ async fn account_sign_in(app: &TestApp, password: &str) -> Response {
         ("password", password.to_string()),
     ];
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    app.post_form("/account/login", &refs, None).await
+    app.post_form_cookie("/account/login", &refs, None, browser.as_deref()).await
 }
 
 /// The account page: a password change keeps this browser signed in (a new session) and

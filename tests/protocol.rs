@@ -561,10 +561,12 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
     ]);
-    let loc = location(&app.get(&format!("/authorize?{q}")).await);
-    let page = body_text(app.get(&format!("/{loc}")).await).await;
+    let started = app.get(&format!("/authorize?{q}")).await;
+    let loc = location(&started);
+    let page = remember_browser(&started, body_text(app.get(&format!("/{loc}")).await).await);
+    let browser = browser_for(&hidden(&page, "request"));
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[
                 ("request", &hidden(&page, "request")),
@@ -573,6 +575,7 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
                 ("password", PASSWORD),
             ],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -582,17 +585,18 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
     let (change, csrf) = (hidden(&page, "change"), hidden(&page, "csrf"));
     for (new, confirm) in [("short", "short"), ("a long new passphrase", "a different passphrase")] {
         let res = app
-            .post_form(
+            .post_form_cookie(
                 "/login/password",
                 &[("change", &change), ("csrf", &csrf), ("new_password", new), ("confirm_password", confirm)],
                 None,
+                browser.as_deref(),
             )
             .await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(body_text(res).await.contains("role=\"alert\""));
     }
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/password",
             &[
                 ("change", &change),
@@ -601,11 +605,12 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
                 ("confirm_password", "a long new passphrase"),
             ],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/password",
             &[
                 ("change", &change),
@@ -614,6 +619,7 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
                 ("confirm_password", "a long new passphrase"),
             ],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -623,7 +629,7 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
     assert!(tessera::password::verify_password("a long new passphrase", u.password_hash.as_deref().unwrap()));
     // The change link is single-use.
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login/password",
             &[
                 ("change", &change),
@@ -632,6 +638,7 @@ async fn mandatory_password_change_at_next_sign_in(b: Backend) {
                 ("confirm_password", "another passphrase"),
             ],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -693,8 +700,10 @@ async fn login_page_errors_and_csrf(b: Backend) {
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
     ]);
-    let loc = location(&app.get(&format!("/authorize?{q}")).await);
-    let page = body_text(app.get(&format!("/{loc}")).await).await;
+    let started = app.get(&format!("/authorize?{q}")).await;
+    let loc = location(&started);
+    let page = remember_browser(&started, body_text(app.get(&format!("/{loc}")).await).await);
+    let browser = browser_for(&hidden(&page, "request"));
     assert!(
         page.contains("<label for=\"username\">Username</label>")
             && page.contains("<label for=\"password\">Password</label>")
@@ -702,10 +711,11 @@ async fn login_page_errors_and_csrf(b: Backend) {
     let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
     for (user, pass) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
         let res = app
-            .post_form(
+            .post_form_cookie(
                 "/login",
                 &[("request", &request), ("csrf", &csrf), ("username", user), ("password", pass)],
                 None,
+                browser.as_deref(),
             )
             .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -716,19 +726,21 @@ async fn login_page_errors_and_csrf(b: Backend) {
         );
     }
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[("request", &request), ("csrf", "forged"), ("username", "alice"), ("password", PASSWORD)],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookie(&res).is_none());
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[("request", &request), ("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)],
             None,
+            browser.as_deref(),
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -1041,10 +1053,12 @@ async fn sign_in_outcome(app: &TestApp, username: &str) -> Result<String, String
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
     ]);
-    let loc = location(&app.get(&format!("/authorize?{q}")).await);
-    let page = body_text(app.get(&format!("/{loc}")).await).await;
+    let started = app.get(&format!("/authorize?{q}")).await;
+    let loc = location(&started);
+    let page = remember_browser(&started, body_text(app.get(&format!("/{loc}")).await).await);
+    let browser = browser_for(&hidden(&page, "request"));
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[
                 ("request", &hidden(&page, "request")),
@@ -1053,6 +1067,7 @@ async fn sign_in_outcome(app: &TestApp, username: &str) -> Result<String, String
                 ("password", PASSWORD),
             ],
             None,
+            browser.as_deref(),
         )
         .await;
     if res.status() == StatusCode::SEE_OTHER {

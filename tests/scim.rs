@@ -262,13 +262,15 @@ async fn can_sign_in(app: &TestApp, username: &str) -> bool {
     let res = app.get(&format!("/authorize?{q}")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let loc = location(&res);
+    let browser = browser_cookie(&res);
     let page = body_text(app.get(&format!("/{loc}")).await).await;
     let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
     let res = app
-        .post_form(
+        .post_form_cookie(
             "/login",
             &[("request", &request), ("csrf", &csrf), ("username", username), ("password", PASSWORD)],
             None,
+            browser.as_deref(),
         )
         .await;
     res.status() == StatusCode::SEE_OTHER && location(&res).starts_with(REDIRECT)

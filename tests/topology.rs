@@ -292,12 +292,22 @@ async fn run(deployment: &Deployment, ports: &[u16; 3]) {
         .await
         .unwrap();
     assert_eq!(res.status(), 303, "authorize on A");
+    // The pre-session cookie set on A binds the login form to this browser, on every instance.
+    let browser = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("tessera_signin="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a pre-session cookie");
     let login = path_of(&location(&res));
     assert!(login.starts_with("/login?"), "{login}");
     let page = http.get(format!("{b}{login}")).send().await.unwrap().text().await.unwrap();
     let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
     let res = http
         .post(format!("{c}/login"))
+        .header(reqwest::header::COOKIE, &browser)
         .form(&[("request", request.as_str()), ("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)])
         .send()
         .await

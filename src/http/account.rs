@@ -116,10 +116,13 @@ async fn audit(s: &AppState, meta: &RequestMeta, user: &User, action: &str, summ
 // Signing in to the account page
 // ---------------------------------------------------------------------------------------------
 
-/// A sign-in on the account page: its anti-CSRF token, under `account-login:{id}`.
+/// A sign-in on the account page: its anti-CSRF token and the SHA-256 of the pre-session
+/// cookie of the browser it was offered to, under `account-login:{id}`.
 #[derive(Serialize, Deserialize)]
 struct SigninRecord {
     csrf: String,
+    #[serde(default)]
+    browser: String,
 }
 
 fn signin_key(id: &str) -> String {
@@ -138,11 +141,20 @@ pub(super) async fn signin_csrf(s: &AppState, id: &str) -> Result<Option<String>
     }
 }
 
-async fn signin_page(s: &AppState, status: StatusCode, username: &str, error: Option<&str>) -> Response {
+async fn signin_page(
+    s: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let p = &s.provider;
     let id = random_token(24);
     let csrf = random_token(24);
-    let rec = serde_json::to_vec(&SigninRecord { csrf: csrf.clone() }).unwrap_or_default();
+    // Bound to this browser, as the login page is (see `super::browser`).
+    let browser = super::browser::browser_cookie(headers);
+    let rec = SigninRecord { csrf: csrf.clone(), browser: hash_secret(&browser) };
+    let rec = serde_json::to_vec(&rec).unwrap_or_default();
     if let Err(e) = p.kv.put(&signin_key(&id), &rec, p.settings.login_request_ttl).await {
         return internal(&e.to_string());
     }
@@ -173,19 +185,24 @@ async fn signin_page(s: &AppState, status: StatusCode, username: &str, error: Op
         csrf = pages::esc(&csrf),
         user = pages::esc(username),
     );
-    pages::allow_scripts(pages::page(status, "Your account", &body))
+    let mut res = pages::allow_scripts(pages::page(status, "Your account", &body));
+    super::browser::set_browser_cookie(s, &mut res, &browser, p.settings.login_request_ttl.as_secs());
+    res
 }
 
 /// `POST /account/login`: a password sign-in to the account page.
 async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(f) = Form::parse_pairs(&body) else { return signin_page(&s, StatusCode::BAD_REQUEST, "", None).await };
+    let Ok(f) = Form::parse_pairs(&body) else {
+        return signin_page(&s, &headers, StatusCode::BAD_REQUEST, "", None).await;
+    };
     let request = f.get("request").unwrap_or_default();
     let id = request.strip_prefix("account:").unwrap_or_default().to_string();
     let csrf = f.get("csrf").unwrap_or_default();
     match signin_csrf(&s, &id).await {
         Ok(Some(expected)) if ct_eq(expected.as_bytes(), csrf.as_bytes()) => {}
         Ok(_) => {
-            return signin_page(&s, StatusCode::BAD_REQUEST, "", Some("This sign-in expired. Try again.")).await;
+            return signin_page(&s, &headers, StatusCode::BAD_REQUEST, "", Some("This sign-in expired. Try again."))
+                .await;
         }
         Err(res) => return res,
     }
@@ -196,21 +213,27 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
         Ok(Some(u)) => u,
         Ok(None) => {
             s.provider.metrics.signin_failed();
-            return signin_page(&s, StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password.")).await;
+            return signin_page(&s, &headers, StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password."))
+                .await;
         }
         Err(e) => return internal(&e.description),
     };
     if user.password_change_required {
-        return pages::error_page(
-            StatusCode::FORBIDDEN,
-            "Choose a new password first",
-            "Your administrator asked you to set a new password. Sign in to an application to set it, then come back.",
-        );
+        return change_first_page();
     }
     if let Some(res) = second_factor(&s, Resume::Account(id.clone()), &user, None).await {
         return res;
     }
     start_session(&s, &meta, &headers, &id, &user, &["pwd"]).await
+}
+
+/// The refusal of a sign-in to the account page while a password change is pending.
+fn change_first_page() -> Response {
+    pages::error_page(
+        StatusCode::FORBIDDEN,
+        "Choose a new password first",
+        "Your administrator asked you to set a new password. Sign in to an application to set it, then come back.",
+    )
 }
 
 /// Checks a password with Argon2id off the async threads (a dummy hash for unknown users).
@@ -235,10 +258,25 @@ pub(super) async fn start_session(
     amr: &[&str],
 ) -> Response {
     let p = &s.provider;
-    match p.kv.take(&signin_key(id)).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return signin_page(s, StatusCode::BAD_REQUEST, "", Some("This sign-in expired. Try again.")).await,
+    let rec = match p.kv.take(&signin_key(id)).await {
+        Ok(Some(raw)) => serde_json::from_slice::<SigninRecord>(&raw).ok(),
+        Ok(None) => None,
         Err(e) => return internal(&e.to_string()),
+    };
+    let Some(rec) = rec else {
+        return signin_page(s, headers, StatusCode::BAD_REQUEST, "", Some("This sign-in expired. Try again.")).await;
+    };
+    // Every door of the account page (password, passkey) ends here: only the browser the
+    // sign-in was offered to is signed in, and never while a password change is pending.
+    let cookie_value = super::browser::browser_cookie_of(headers).unwrap_or_default();
+    if rec.browser.is_empty()
+        || cookie_value.is_empty()
+        || !ct_eq(rec.browser.as_bytes(), hash_secret(cookie_value).as_bytes())
+    {
+        return super::browser::other_browser_page();
+    }
+    if user.password_change_required {
+        return change_first_page();
     }
     if let Some(old) = cookie(headers, SESSION_COOKIE)
         && let Err(e) = session::destroy(p, old).await
@@ -295,7 +333,7 @@ fn notice(done: &str) -> Option<&'static str> {
 async fn account_get(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     match current(&s, &headers).await {
         Ok(Some(cur)) => render(&s, &cur, StatusCode::OK, q.done.as_deref().and_then(notice), None).await,
-        Ok(None) => signin_page(&s, StatusCode::OK, "", None).await,
+        Ok(None) => signin_page(&s, &headers, StatusCode::OK, "", None).await,
         Err(res) => res,
     }
 }

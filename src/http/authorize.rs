@@ -8,18 +8,25 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::form::Form;
-use super::{AppState, RequestMeta, cookie, pages};
+use super::{AppState, RequestMeta, browser, cookie, pages};
 use crate::crypto::now;
-use crate::oauth::authorize::{self, AuthorizeParams, PendingRequest, Step};
+use crate::oauth::authorize::{self, AuthorizeParams, Checked, PendingRequest, Step};
 use crate::oauth::session::{self, SESSION_COOKIE};
 use crate::oauth::{OAuthError, Provider};
 use crate::password;
 use crate::store::User;
 use serde_json::json;
 
+/// `/authorize`: a relying party may send it as a cross-site form post (OIDC Core 3.1.2.1), so
+/// it is not under the same-origin check of the forms.
 pub fn router() -> Router<AppState> {
+    Router::new().route("/authorize", get(authorize_get).post(authorize_post))
+}
+
+/// The forms of the flow (login, forced password change, consent): browser forms of
+/// Tessera's own pages, under `super::browser::require_same_origin`.
+pub fn forms() -> Router<AppState> {
     Router::new()
-        .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/login", get(login_get).post(login_post))
         .route("/login/password", axum::routing::post(change_password_post))
         .route("/consent", get(consent_get).post(consent_post))
@@ -49,7 +56,30 @@ async fn run_authorize(s: &AppState, headers: &HeaderMap, raw: &[u8]) -> Respons
         Ok(sess) => sess,
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
-    step_response(p, authorize::decide(p, req, session.as_ref(), false, t).await)
+    // Only this browser may finish the request (see `super::browser`).
+    let browser = browser::browser_cookie(headers);
+    let mut req = req;
+    req.bind_to_browser(&browser);
+    let step = authorize::decide(p, req, session.as_ref(), false, t).await;
+    let pending = matches!(step, Step::Login(_) | Step::Consent(_));
+    let mut res = step_response(p, step);
+    if pending {
+        browser::set_browser_cookie(s, &mut res, &browser, p.settings.login_request_ttl.as_secs());
+    }
+    res
+}
+
+/// The pending request a form of this flow names, if its anti-CSRF token and the browser's
+/// pre-session cookie match; otherwise the page to show (nothing is done).
+async fn checked_pending(p: &Provider, f: &Form, headers: &HeaderMap) -> Result<(String, PendingRequest), Response> {
+    let id = f.get("request").unwrap_or_default();
+    let csrf = f.get("csrf").unwrap_or_default();
+    match authorize::load_pending_checked(p, &id, &csrf, browser::browser_cookie_of(headers)).await {
+        Ok(Checked::Ok(r)) => Ok((id, r)),
+        Ok(Checked::Expired) => Err(expired_page()),
+        Ok(Checked::OtherBrowser) => Err(browser::other_browser_page()),
+        Err(e) => Err(step_response(p, Step::ErrorPage(e))),
+    }
 }
 
 fn parse_params(raw: &[u8]) -> Result<AuthorizeParams, OAuthError> {
@@ -166,11 +196,9 @@ async fn login_get(State(s): State<AppState>, Query(q): Query<RequestQuery>) -> 
 async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
-    let id = f.get("request").unwrap_or_default();
-    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return expired_page(),
-        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    let (id, req) = match checked_pending(p, &f, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
     };
     let username = f.get("username").unwrap_or_default();
     // Home-realm discovery: an address in a domain an identity provider claims signs in there.
@@ -209,12 +237,7 @@ async fn login_post(State(s): State<AppState>, meta: RequestMeta, headers: Heade
     };
     if user.password_change_required {
         // An administrator asked for a new password: no session and no token before it is set.
-        return match start_password_change(p, &id, &user.id).await {
-            Ok((change, csrf)) => {
-                pages::change_password(StatusCode::OK, &p.settings.url("/login/password"), &change, &csrf, None)
-            }
-            Err(e) => step_response(p, Step::ErrorPage(e)),
-        };
+        return password_change_page(&s, &headers, &req, &id, &user, &["pwd"]).await;
     }
     // A user with a passkey confirms with it before the session starts.
     if let Some(res) =
@@ -270,6 +293,12 @@ pub(super) async fn sign_in_with(
 ) -> Response {
     let SignedInBy { amr, upstream } = how.into();
     let p = &s.provider;
+    // Every door that signs in to a pending request comes through here: whatever it checked
+    // before, only the browser that started the request is signed in (no login CSRF).
+    if !req.started_by(browser::browser_cookie_of(headers)) {
+        tracing::info!(tenant = %req.tenant_id, "sign-in from another browser than the request's refused");
+        return browser::other_browser_page();
+    }
     // A new sign-in replaces whatever session this browser had.
     if let Some(old) = cookie(headers, SESSION_COOKIE)
         && let Err(e) = session::destroy(p, old).await
@@ -313,18 +342,57 @@ async fn signin_audit(
     s.record_audit(meta, tenant, actor.to_string(), action, actor.to_string(), summary).await;
 }
 
-/// A pending mandatory password change: which user, for which sign-in request.
+/// A pending mandatory password change: which user, for which sign-in request, and how they
+/// proved who they are (the methods of the session that starts once the password is set).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PendingChange {
     user_id: String,
     request_id: String,
     csrf: String,
+    #[serde(default = "password_amr")]
+    amr: Vec<String>,
 }
 
-async fn start_password_change(p: &Provider, request_id: &str, user_id: &str) -> Result<(String, String), OAuthError> {
+fn password_amr() -> Vec<String> {
+    vec!["pwd".to_string()]
+}
+
+/// The mandatory password change of `user`, who just proved who they are by `amr` for the
+/// pending request `request_id`: the page to choose the new password (no session before).
+pub(super) async fn password_change_page(
+    s: &AppState,
+    headers: &HeaderMap,
+    req: &PendingRequest,
+    request_id: &str,
+    user: &User,
+    amr: &[&str],
+) -> Response {
+    let p = &s.provider;
+    if !req.started_by(browser::browser_cookie_of(headers)) {
+        return browser::other_browser_page();
+    }
+    match start_password_change(p, request_id, &user.id, amr).await {
+        Ok((change, csrf)) => {
+            pages::change_password(StatusCode::OK, &p.settings.url("/login/password"), &change, &csrf, None)
+        }
+        Err(e) => step_response(p, Step::ErrorPage(e)),
+    }
+}
+
+async fn start_password_change(
+    p: &Provider,
+    request_id: &str,
+    user_id: &str,
+    amr: &[&str],
+) -> Result<(String, String), OAuthError> {
     let change = crate::crypto::random_token(24);
     let csrf = crate::crypto::random_token(24);
-    let rec = PendingChange { user_id: user_id.to_string(), request_id: request_id.to_string(), csrf: csrf.clone() };
+    let rec = PendingChange {
+        user_id: user_id.to_string(),
+        request_id: request_id.to_string(),
+        csrf: csrf.clone(),
+        amr: amr.iter().map(|a| a.to_string()).collect(),
+    };
     let value = serde_json::to_vec(&rec).map_err(OAuthError::server_error)?;
     p.kv.put(&format!("pwchange:{change}"), &value, p.settings.login_request_ttl).await?;
     Ok((change, csrf))
@@ -375,6 +443,10 @@ async fn change_password_post(
         Ok(None) => return expired_page(),
         Err(e) => return step_response(p, Step::ErrorPage(e)),
     };
+    // The password is not changed from another browser than the one that signed in.
+    if !req.started_by(browser::browser_cookie_of(&headers)) {
+        return browser::other_browser_page();
+    }
     let pw = new.expose().to_string();
     let Ok(hash) = tokio::task::spawn_blocking(move || password::hash_password(&pw)).await else {
         return step_response(p, Step::ErrorPage(OAuthError::server_error("password hashing task failed")));
@@ -399,7 +471,8 @@ async fn change_password_post(
     let _ = p.kv.delete(&key).await;
     let actor = format!("user:{}", user.id);
     signin_audit(&s, &meta, &req.tenant_id, &actor, "user.password_change", json!({ "required": true })).await;
-    sign_in(&s, &meta, &headers, req, &rec.request_id, &user).await
+    let amr: Vec<&str> = rec.amr.iter().map(String::as_str).collect();
+    sign_in_with(&s, &meta, &headers, req, &rec.request_id, &user, amr.as_slice()).await
 }
 
 pub(super) fn set_session_cookie(s: &AppState, res: &mut Response, value: &str, max_age: u64) {
@@ -430,11 +503,9 @@ async fn consent_get(State(s): State<AppState>, headers: HeaderMap, Query(q): Qu
 async fn consent_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
-    let id = f.get("request").unwrap_or_default();
-    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return expired_page(),
-        Err(e) => return step_response(p, Step::ErrorPage(e)),
+    let (id, req) = match checked_pending(p, &f, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
     };
     let sess = match session::lookup(p, cookie(&headers, SESSION_COOKIE)).await {
         Ok(Some(sess)) => sess,

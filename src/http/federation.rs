@@ -78,13 +78,15 @@ fn set_flow_cookie(s: &AppState, res: &mut Response, value: &str, max_age: u64) 
 }
 
 /// A button of the login page: the pending request, its anti-CSRF token and the connection.
-async fn start_post(State(s): State<AppState>, body: Bytes) -> Response {
+async fn start_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
     let id = f.get("request").unwrap_or_default();
-    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return expired_page(),
+    let csrf = f.get("csrf").unwrap_or_default();
+    let req = match authorize::load_pending_checked(p, &id, &csrf, super::browser::browser_cookie_of(&headers)).await {
+        Ok(authorize::Checked::Ok(r)) => r,
+        Ok(authorize::Checked::Expired) => return expired_page(),
+        Ok(authorize::Checked::OtherBrowser) => return super::browser::other_browser_page(),
         Err(_) => return fed_page(&FedError::Unavailable),
     };
     let offered = offered_or_none(p, &req.tenant_id).await;

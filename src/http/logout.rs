@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::form::Form;
-use super::{AppState, cookie, pages};
+use super::{AppState, browser, cookie, pages};
 use crate::oauth::logout::{self, LogoutParams, LogoutStep};
 use crate::oauth::session::{self, SESSION_COOKIE};
 
@@ -42,7 +42,16 @@ async fn logout_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
         Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, "Sign-out refused", &e.description),
     };
     let Some(id) = f.get("request") else { return begin(&s, &headers, &params(&f)).await };
-    match logout::confirm(&s.provider, &id, &f.get("csrf").unwrap_or_default()).await {
+    // The confirmation is a form of Tessera's own page: same origin only (the request of a
+    // relying party above may come from anywhere, as the GET may).
+    if !browser::same_origin(&headers, &s.provider.settings.issuer) {
+        return browser::cross_site_page();
+    }
+    let sess = match session::lookup(&s.provider, cookie(&headers, SESSION_COOKIE)).await {
+        Ok(x) => x,
+        Err(e) => return pages::error_page(StatusCode::SERVICE_UNAVAILABLE, "Sign-out failed", &e.description),
+    };
+    match logout::confirm(&s.provider, &id, &f.get("csrf").unwrap_or_default(), sess.as_ref()).await {
         Ok(Some(pending)) => finish(&s, &headers, pending.redirect).await,
         Ok(None) => pages::error_page(
             StatusCode::BAD_REQUEST,

@@ -5,6 +5,7 @@
 mod account;
 pub mod admin;
 mod authorize;
+pub(crate) mod browser;
 pub mod console;
 pub(crate) mod errors;
 mod federation;
@@ -165,15 +166,22 @@ pub fn app(state: AppState) -> Router {
         .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600));
     let api = Router::new().merge(wellknown::router()).merge(token::router()).merge(userinfo::router()).layer(cors);
-    Router::new()
-        .merge(api)
-        .merge(authorize::router())
+    // The forms of Tessera's own pages: every state-changing request must come from the
+    // issuer's origin (see `browser`). `/authorize` and `/logout` take cross-site requests
+    // from relying parties by design; `/logout` checks its own confirmation form.
+    let forms = Router::new()
+        .merge(authorize::forms())
         .merge(recovery::router())
         .merge(federation::router())
         .merge(account::router())
         .merge(passkeys::router())
-        .merge(logout::router())
         .merge(console::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), browser::require_same_origin));
+    Router::new()
+        .merge(api)
+        .merge(authorize::router())
+        .merge(forms)
+        .merge(logout::router())
         .nest("/api/v1", admin::router())
         .nest("/scim/v2", scim::router())
         .merge(health::router())

@@ -48,7 +48,10 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`: nothing (request ids in the address) leaks to other sites, and the
+    // browser still sends the real `Origin` with our own forms (under `no-referrer` it sends
+    // `Origin: null`, which the same-origin check can only judge by `Sec-Fetch-Site`).
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     res
 }

@@ -60,14 +60,17 @@ impl Resume {
         }
     }
 
-    /// Whether the sign-in is still pending and `csrf` is its anti-CSRF token.
-    async fn check(&self, s: &AppState, csrf: &str) -> Result<bool, Response> {
+    /// Whether the sign-in is still pending, `csrf` is its anti-CSRF token and (for an
+    /// authorization) this browser started it.
+    async fn check(&self, s: &AppState, headers: &HeaderMap, csrf: &str) -> Result<bool, Response> {
         let p = &s.provider;
         match self {
-            Resume::Authorize(id) => match flow::load_pending_checked(p, id, csrf).await {
-                Ok(r) => Ok(r.is_some()),
-                Err(e) => Err(internal(&e.description)),
-            },
+            Resume::Authorize(id) => {
+                match flow::load_pending_checked(p, id, csrf, super::browser::browser_cookie_of(headers)).await {
+                    Ok(r) => Ok(matches!(r, flow::Checked::Ok(_))),
+                    Err(e) => Err(internal(&e.description)),
+                }
+            }
             Resume::Account(id) => match account::signin_csrf(s, id).await {
                 Ok(Some(expected)) => Ok(ct_eq(expected.as_bytes(), csrf.as_bytes())),
                 Ok(None) => Ok(false),
@@ -112,7 +115,7 @@ struct SigninCeremony {
 
 /// `POST /login/passkey/options` (`request`, `csrf`): a challenge for any passkey of this
 /// relying party, as JSON `{ceremony, publicKey}`.
-async fn signin_options(State(s): State<AppState>, body: Bytes) -> Response {
+async fn signin_options(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(rp) = s.passkeys.clone() else {
         return json_refusal(StatusCode::NOT_FOUND, "This server does not offer passkeys.");
     };
@@ -120,7 +123,7 @@ async fn signin_options(State(s): State<AppState>, body: Bytes) -> Response {
         return json_refusal(StatusCode::BAD_REQUEST, "The request was malformed.");
     };
     let resume = Resume::from_field(&f.get("request").unwrap_or_default());
-    match resume.check(&s, &f.get("csrf").unwrap_or_default()).await {
+    match resume.check(&s, &headers, &f.get("csrf").unwrap_or_default()).await {
         Ok(true) => {}
         Ok(false) => return json_refusal(StatusCode::BAD_REQUEST, "This sign-in has expired. Reload the page."),
         Err(_) => return json_refusal(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Try again."),
@@ -162,7 +165,7 @@ async fn signin_finish(State(s): State<AppState>, meta: RequestMeta, headers: He
     if f.get("request").unwrap_or_default() != request {
         return expired();
     }
-    match resume.check(&s, &f.get("csrf").unwrap_or_default()).await {
+    match resume.check(&s, &headers, &f.get("csrf").unwrap_or_default()).await {
         Ok(true) => {}
         Ok(false) => return expired(),
         Err(res) => return res,
@@ -271,12 +274,11 @@ async fn resume_signin(
                 Ok(None) => return expired(),
                 Err(e) => return internal(&e.description),
             };
+            // A pending password change blocks this door as it blocks the password: the
+            // passkey proved who this is, so the person chooses the new password now (no
+            // session before), and the sign-in goes on with the passkey's methods.
             if user.password_change_required {
-                return pages::error_page(
-                    StatusCode::FORBIDDEN,
-                    "Choose a new password first",
-                    "Your administrator asked you to set a new password. Sign in with your password to set it.",
-                );
+                return authorize::password_change_page(s, headers, &req, &id, user, amr).await;
             }
             authorize::sign_in_with(s, meta, headers, req, &id, user, amr).await
         }

@@ -11,7 +11,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::json;
@@ -123,13 +123,15 @@ link to choose a new password is on its way there. It works once, within {minute
     )
 }
 
-async fn forgot_post(State(s): State<AppState>, meta: RequestMeta, body: Bytes) -> Response {
+async fn forgot_post(State(s): State<AppState>, meta: RequestMeta, headers: HeaderMap, body: Bytes) -> Response {
     let p = &s.provider;
     let Ok(f) = Form::parse_pairs(&body) else { return expired_page() };
     let id = f.get("request").unwrap_or_default();
-    let req = match authorize::load_pending_checked(p, &id, &f.get("csrf").unwrap_or_default()).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return expired_page(),
+    let csrf = f.get("csrf").unwrap_or_default();
+    let req = match authorize::load_pending_checked(p, &id, &csrf, super::browser::browser_cookie_of(&headers)).await {
+        Ok(authorize::Checked::Ok(r)) => r,
+        Ok(authorize::Checked::Expired) => return expired_page(),
+        Ok(authorize::Checked::OtherBrowser) => return super::browser::other_browser_page(),
         Err(e) => return failure_page(&e),
     };
     let identifier = f.get("identifier").unwrap_or_default();

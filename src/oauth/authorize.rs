@@ -57,7 +57,34 @@ pub struct PendingRequest {
     pub audience: String,
     /// Anti-CSRF token of the login and consent forms of this request.
     pub csrf: String,
+    /// The SHA-256 of the pre-session cookie ([`BROWSER_COOKIE`]) of the browser that sent
+    /// the request: only that browser can sign in, consent or change a password for it (an
+    /// attacker who started a request of their own cannot have a victim's browser finish it).
+    /// Empty for a request that no browser started (then nobody can finish it).
+    #[serde(default)]
+    pub browser: String,
     pub created_at: i64,
+}
+
+/// The pre-session cookie: set at `/authorize`, it binds the pending request to the browser.
+pub const BROWSER_COOKIE: &str = "tessera_signin";
+
+impl PendingRequest {
+    /// Binds the request to the browser whose pre-session cookie has this value.
+    pub fn bind_to_browser(&mut self, cookie_value: &str) {
+        self.browser = hash_secret(cookie_value);
+    }
+
+    /// Whether `cookie_value` (the request's pre-session cookie, if any) is the one of the
+    /// browser that started this request.
+    pub fn started_by(&self, cookie_value: Option<&str>) -> bool {
+        match cookie_value {
+            Some(v) if !v.is_empty() && !self.browser.is_empty() => {
+                ct_eq(self.browser.as_bytes(), hash_secret(v).as_bytes())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Where the flow goes next.
@@ -176,7 +203,9 @@ pub async fn validate(p: &Provider, params: &AuthorizeParams, now: i64) -> Resul
         state: params.state.clone(),
         nonce: params.nonce.clone(),
         code_challenge,
-        prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
+        // OIDC Core 3.1.2.1: `max_age=0` is `prompt=login` (a sign-in within the same second
+        // would otherwise pass `now - auth_time > 0`).
+        prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account") || max_age == Some(0),
         prompt_consent: prompts.contains(&"consent"),
         prompt_none,
         max_age,
@@ -184,6 +213,7 @@ pub async fn validate(p: &Provider, params: &AuthorizeParams, now: i64) -> Resul
         idp_hint: params.idp_hint.clone().filter(|h| !h.is_empty() && h.len() <= 128),
         audience,
         csrf: random_token(24),
+        browser: String::new(),
         created_at: now,
     })
 }
@@ -271,9 +301,25 @@ pub async fn load_pending(p: &Provider, id: &str) -> OAuthResult<Option<PendingR
     Ok(p.kv.get(&pending_key(id)).await?.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
-/// Loads a pending request for a form post and checks its anti-CSRF token.
-pub async fn load_pending_checked(p: &Provider, id: &str, csrf: &str) -> OAuthResult<Option<PendingRequest>> {
-    Ok(load_pending(p, id).await?.filter(|r| ct_eq(r.csrf.as_bytes(), csrf.as_bytes())))
+/// What a form post of a pending request proved.
+#[derive(Debug)]
+pub enum Checked {
+    /// The request, its anti-CSRF token and the browser's pre-session cookie all match.
+    Ok(PendingRequest),
+    /// Unknown or expired request, or a wrong anti-CSRF token.
+    Expired,
+    /// The request was started by another browser (or this one lost its pre-session cookie).
+    OtherBrowser,
+}
+
+/// Loads a pending request for a form post and checks its anti-CSRF token and that the
+/// browser posting it (its pre-session cookie `browser`) is the one that started it.
+pub async fn load_pending_checked(p: &Provider, id: &str, csrf: &str, browser: Option<&str>) -> OAuthResult<Checked> {
+    Ok(match load_pending(p, id).await?.filter(|r| ct_eq(r.csrf.as_bytes(), csrf.as_bytes())) {
+        None => Checked::Expired,
+        Some(r) if !r.started_by(browser) => Checked::OtherBrowser,
+        Some(r) => Checked::Ok(r),
+    })
 }
 
 pub async fn drop_pending(p: &Provider, id: &str) -> OAuthResult<()> {

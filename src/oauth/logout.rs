@@ -26,6 +26,10 @@ pub struct PendingLogout {
     pub redirect: Option<String>,
     pub client_name: Option<String>,
     pub csrf: String,
+    /// The `sid` of the session the confirmation was asked of: only that session's browser
+    /// can confirm (another's confirmation form is worthless).
+    #[serde(default)]
+    pub sid: String,
 }
 
 #[derive(Debug)]
@@ -100,19 +104,34 @@ pub async fn begin(p: &Provider, params: &LogoutParams, session: Option<&Session
     if session.is_none() || confirmed_by_hint {
         return Ok(LogoutStep::Done { redirect });
     }
-    let pending = PendingLogout { redirect, client_name: client.map(|c| c.name.clone()), csrf: random_token(24) };
+    let sid = session.map(|s| s.sid.clone()).unwrap_or_default();
+    let pending = PendingLogout { redirect, client_name: client.map(|c| c.name.clone()), csrf: random_token(24), sid };
     let id = random_token(24);
     let value = serde_json::to_vec(&pending).map_err(OAuthError::server_error)?;
     p.kv.put(&format!("logoutreq:{id}"), &value, p.settings.login_request_ttl).await?;
     Ok(LogoutStep::Confirm { id, pending })
 }
 
-/// The confirmed logout: checks the form's anti-CSRF token, and returns where to go.
-pub async fn confirm(p: &Provider, id: &str, csrf: &str) -> OAuthResult<Option<PendingLogout>> {
+/// The confirmed logout: checks the form's anti-CSRF token and that it is posted by the
+/// browser of the session it was asked of (`session`, the one its cookie names now), and
+/// returns where to go. A confirmation posted with another session, or none, is worthless.
+pub async fn confirm(
+    p: &Provider,
+    id: &str,
+    csrf: &str,
+    session: Option<&Session>,
+) -> OAuthResult<Option<PendingLogout>> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
-    let Some(raw) = p.kv.take(&format!("logoutreq:{id}")).await? else { return Ok(None) };
+    let key = format!("logoutreq:{id}");
+    let Some(raw) = p.kv.get(&key).await? else { return Ok(None) };
     let pending: PendingLogout = serde_json::from_slice(&raw).map_err(OAuthError::server_error)?;
-    Ok(ct_eq(pending.csrf.as_bytes(), csrf.as_bytes()).then_some(pending))
+    let same_session =
+        session.is_some_and(|s| !pending.sid.is_empty() && ct_eq(s.sid.as_bytes(), pending.sid.as_bytes()));
+    if !ct_eq(pending.csrf.as_bytes(), csrf.as_bytes()) || !same_session {
+        return Ok(None);
+    }
+    // Once: a second post of the same form finds nothing.
+    Ok(p.kv.take(&key).await?.map(|_| pending))
 }

@@ -194,7 +194,8 @@ impl TestApp {
     }
 
     /// Runs /authorize with `params`, signs in as `username` if asked to, and returns the
-    /// final redirect (to the client) and the session cookie.
+    /// final redirect (to the client) and the browser's cookies (the session's and the
+    /// pre-session cookie, which the consent form needs, as one `Cookie` header value).
     pub async fn authorize(
         &self,
         params: &[(&str, &str)],
@@ -205,20 +206,23 @@ impl TestApp {
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "authorize: {}", body_text(res).await);
         let loc = location(&res);
         if !loc.starts_with("login?") {
-            return (loc, cookie.map(str::to_string));
+            return (loc, with_cookie(cookie, browser_cookie(&res)));
         }
+        // The pre-session cookie binds the login form to this "browser".
+        let browser = browser_cookie(&res).expect("a pre-session cookie at /authorize");
         let page = body_text(self.get(&format!("/{loc}")).await).await;
         let request = hidden(&page, "request");
         let csrf = hidden(&page, "csrf");
         let res = self
-            .post_form(
+            .post_form_cookie(
                 "/login",
                 &[("request", &request), ("csrf", &csrf), ("username", username), ("password", PASSWORD)],
                 None,
+                Some(&browser),
             )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "login: {}", body_text(res).await);
-        let cookie = set_cookie(&res);
+        let cookie = set_cookie(&res).map(|session| with_cookie(Some(&session), Some(browser)).unwrap_or(session));
         (location(&res), cookie)
     }
 
@@ -365,6 +369,55 @@ pub fn location<B>(res: &Response<B>) -> String {
 
 pub fn set_cookie<B>(res: &Response<B>) -> Option<String> {
     set_cookie_named(res, "tessera_session")
+}
+
+/// The pre-session cookie (`name=value`) that `/authorize` sets, binding the sign-in forms of
+/// the request to the browser.
+pub fn browser_cookie<B>(res: &Response<B>) -> Option<String> {
+    set_cookie_named(res, "tessera_signin")
+}
+
+/// The pre-session cookies of the sign-ins tests started by hand, by request id: the "browser"
+/// that started request `id` posts its forms with [`browser_for`]`(id)`.
+fn browsers() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static B: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> = OnceLock::new();
+    B.get_or_init(Default::default)
+}
+
+/// Remembers the pre-session cookie that the `/authorize` response `res` set, for the login
+/// page `page` it led to; returns the page.
+pub fn remember_browser<B>(res: &Response<B>, page: String) -> String {
+    if let (Some(c), Some(at)) = (browser_cookie(res), page.find("name=\"request\" value=\"")) {
+        let id = page[at + 22..].split('"').next().unwrap_or_default().to_string();
+        browsers().lock().unwrap().insert(id, c);
+    }
+    page
+}
+
+/// The pre-session cookie of the browser that started the sign-in `request` (see
+/// [`remember_browser`]).
+pub fn browser_for(request: &str) -> Option<String> {
+    browsers().lock().unwrap().get(request).cloned()
+}
+
+/// Cookies for one request header (`a=1; b=2`), the `None`s left out.
+pub fn cookies(parts: &[Option<&str>]) -> String {
+    parts.iter().flatten().copied().collect::<Vec<_>>().join("; ")
+}
+
+/// A `Cookie` header value `jar` with the cookie `added` (`name=value`) set in it (replacing
+/// one of the same name); `None` when both are.
+pub fn with_cookie(jar: Option<&str>, added: Option<String>) -> Option<String> {
+    let Some(added) = added else { return jar.map(str::to_string) };
+    let name = added.split('=').next().unwrap_or_default().to_string();
+    let mut parts: Vec<String> = jar
+        .into_iter()
+        .flat_map(|j| j.split(';'))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(name.as_str()))
+        .collect();
+    parts.push(added);
+    Some(parts.join("; "))
 }
 
 /// The `name=value` of the cookie `name` the response sets.

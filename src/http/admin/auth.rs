@@ -116,6 +116,17 @@ async fn basic(s: &AppState, request: &RequestMeta, header_value: &str) -> Resul
         .ok_or_else(|| Problem::unauthorized("malformed Basic credentials"))?;
     let checked = crate::http::password_signin::check(s, request, None, "admin-api", &username, &password).await;
     match checked {
+        // A pending mandatory password change blocks this door as it blocks the login page:
+        // the password an administrator asked to replace is not a credential any more.
+        Ok(Some(u)) if u.password_change_required => {
+            let actor = format!("user:{}", u.id);
+            let summary = serde_json::json!({ "via": "admin-api", "reason": "password change required" });
+            s.record_audit(request, &u.tenant_id, actor.clone(), "signin.refused", actor, summary).await;
+            Err(Problem::forbidden(format!(
+                "a password change is pending for this account: choose a new password by signing in at the login page (for example through the console at {}) before using Basic credentials",
+                s.provider.settings.url("/console")
+            )))
+        }
         Ok(Some(u)) => Ok(Actor::user(u.id, u.username)),
         Ok(None) => Err(Problem::unauthorized("wrong username or password")),
         Err(e) if e.code == crate::oauth::ErrorCode::TemporarilyUnavailable => Err(Problem::unavailable(e)),
