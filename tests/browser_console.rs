@@ -161,7 +161,7 @@ async fn browser_console_walk_through() {
     let browser = driver.browser(dir.path()).await;
     browser.set_window_size(1280, 900).await.expect("window size");
     // The committed pictures change only when asked; a plain test run leaves the tree clean.
-    let shots = if std::env::var_os("TESSERA_UPDATE_SCREENSHOTS").is_some() {
+    let shots = if common::update::requested("TESSERA_UPDATE_SCREENSHOTS") {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console")
     } else {
         dir.path().join("screenshots")

@@ -406,7 +406,12 @@ fn the_verifier_crate_sees_no_failure_through_two_full_rotations() {
             };
             let token = result
                 .unwrap_or_else(|e| panic!("t0+{}s: token of t0+{}s ({}): {e:?}", now - T0, t.issued - T0, t.kid));
-            assert!(token.allows(tessera_verifier::Permission::Flow, tessera_verifier::Action::Read, "any.namespace"));
+            assert!(token.allows_in_tenant(
+                "acme",
+                tessera_verifier::Permission::Flow,
+                tessera_verifier::Action::Read,
+                Some("any.namespace")
+            ));
             verified += 1;
         }
         now += STEP;

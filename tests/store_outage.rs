@@ -3,6 +3,10 @@
 //! database is unreachable, each API family answers its own 503 (RFC 6749 error JSON with
 //! `temporarily_unavailable`, problem JSON, a SCIM error) with `Retry-After`, never a 500; once
 //! it is back, the same instance serves again without a restart.
+//!
+//! A Redis outage, the same way: revocations live in Redis, so while it is unreachable every
+//! check that reads them (the admin API's bearer tokens, introspection, userinfo, refresh) fails
+//! closed with a 503, never accepting a token because the revocation list could not be read.
 
 mod common;
 
@@ -14,7 +18,7 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use common::store::{open_pg, pg_options};
+use common::store::{open_pg, pg_options, sqlite_stores};
 use common::{PASSWORD, TestApp, basic_header, body_json};
 use serde_json::json;
 use tessera::store::MemberKind;
@@ -222,4 +226,110 @@ async fn readiness_is_503_while_postgres_is_unreachable() {
     assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
     proxy.restore().await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
+/// An application on SQLite whose state backend is Redis reached through a [`Proxy`].
+async fn redis_behind_proxy() -> (Proxy, TestApp, tempfile::TempDir) {
+    let url = url::Url::parse(&common::kv::redis_url()).expect("a Redis URL");
+    let proxy = Proxy::start(format!("{}:{}", url.host_str().unwrap_or("127.0.0.1"), url.port().unwrap_or(6379))).await;
+    let mut through = url.clone();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(proxy.addr.port())).unwrap();
+    let kv = tessera::kv::RedisKv::connect(through.as_str(), &common::kv::random_prefix()).await.expect("Redis");
+    let (stores, dir) = sqlite_stores().await;
+    (proxy, TestApp::on(stores, std::sync::Arc::new(kv)).await, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_revocation_checks_closed() {
+    let (proxy, app, _dir) = redis_behind_proxy().await;
+    app.client("web", false, |_| {}).await;
+    let root = app.user("root").await;
+    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &root.id, 0).await.unwrap();
+    app.user("alice").await;
+    let (code, verifier) = app.code_for("web", "alice", "openid").await;
+    let (status, tokens) = app.exchange("web", &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    // A Tenant Admin service account's access token for the admin API (revocable by jti).
+    let root_basic = basic_header("root", PASSWORD);
+    for (path, body) in [
+        ("/default/service-accounts", json!({ "id": "ops", "name": "ops" })),
+        (
+            "/default/bindings",
+            json!({ "role_id": "admin", "principal_kind": "service_account", "principal_id": "ops" }),
+        ),
+    ] {
+        let (s, v) = app.admin_api(&root_basic, Method::POST, path, Some(body)).await;
+        assert!(s.is_success(), "{path}: {s} {v}");
+    }
+    let (_, v) = app
+        .admin_api(&root_basic, Method::POST, "/default/service-accounts/ops/tokens", Some(json!({ "name": "t" })))
+        .await;
+    let api_token = v["token"].as_str().unwrap().to_string();
+    let res = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", &api_token),
+                ("subject_token_type", "urn:tessera:params:oauth:token-type:api-token"),
+            ],
+            None,
+        )
+        .await;
+    let v = body_json(res).await;
+    let admin_bearer = format!("Bearer {}", v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")));
+
+    let userinfo = || {
+        let req = Request::get("/userinfo")
+            .header(header::AUTHORIZATION, format!("Bearer {access}"))
+            .body(Body::empty())
+            .unwrap();
+        app.send(req)
+    };
+    let users = || {
+        let req = Request::get("/api/v1/default/users")
+            .header(header::AUTHORIZATION, &admin_bearer)
+            .body(Body::empty())
+            .unwrap();
+        app.send(req)
+    };
+    let introspect_form = [("token", access.as_str())];
+    let introspect = || app.post_form("/introspect", &introspect_form, Some(("web", "s3cret-web")));
+    let refresh_form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let refreshed = || app.post_form("/token", &refresh_form, Some(("web", "s3cret-web")));
+    assert_eq!(userinfo().await.status(), StatusCode::OK);
+    assert_eq!(users().await.status(), StatusCode::OK);
+    assert_eq!(body_json(introspect().await).await["active"], true);
+
+    // Redis goes away: nothing that depends on the revocation list answers "valid".
+    proxy.cut().await;
+    let (info, list, intro, rotated) = tokio::join!(userinfo(), users(), introspect(), refreshed());
+    for (what, res) in [("userinfo", &info), ("introspection", &intro), ("refresh", &rotated)] {
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(retry_after(res).is_some(), "{what}: Retry-After");
+    }
+    for (what, res) in [("userinfo", info), ("introspection", intro), ("refresh", rotated)] {
+        let body = body_json(res).await;
+        assert_eq!(body["error"], "temporarily_unavailable", "{what}: {body}");
+        assert!(body.get("active").is_none() && body.get("access_token").is_none(), "{what}: {body}");
+        assert!(!body.to_string().contains("redis") && !body.to_string().contains("6379"), "{what}: {body}");
+    }
+    assert_eq!(list.status(), StatusCode::SERVICE_UNAVAILABLE, "admin API");
+    assert!(retry_after(&list).is_some(), "admin API: Retry-After");
+    assert_eq!(list.headers()[header::CONTENT_TYPE], "application/problem+json");
+    let problem = body_json(list).await;
+    assert_eq!(problem["status"], 503, "{problem}");
+
+    // Redis comes back: the same instance accepts the tokens again, and the refresh token the
+    // outage refused still rotates (nothing was revoked or lost).
+    proxy.restore().await;
+    assert_eq!(userinfo().await.status(), StatusCode::OK);
+    assert_eq!(users().await.status(), StatusCode::OK);
+    assert_eq!(body_json(introspect().await).await["active"], true);
+    let res = refreshed().await;
+    let status = res.status();
+    assert_eq!(status, StatusCode::OK, "{}", body_json(res).await);
 }

@@ -8,10 +8,14 @@
 //! folder: `keyring.json` and PKCS#8 PEM files), so that the server can load the very keys of
 //! the file. They sign nothing else; never use them for anything but these vectors.
 //! `TESSERA_UPDATE_VECTORS=1 cargo test --test vectors` regenerates the tokens with those
-//! keys (and generates keys if the folder is missing).
+//! keys (and generates keys if the folder is missing). Without it, a missing file is a failure,
+//! never regenerated: the file is the reference other verifiers are checked against. Under CI
+//! the variable itself is refused.
 
 #[path = "common/spki.rs"]
 mod spki;
+#[path = "common/update.rs"]
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -52,12 +56,12 @@ fn server_keys() -> (KeySet, tempfile::TempDir) {
     (keys, tmp)
 }
 
-/// The vectors file, regenerated first (once per run) when asked to or missing.
+/// The vectors file, regenerated first (once per run) when asked to.
 fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let file = path();
-        if std::env::var("TESSERA_UPDATE_VECTORS").is_ok() || !file.exists() {
+        if update::requested("TESSERA_UPDATE_VECTORS") {
             if !keys_dir().join("keyring.json").exists() {
                 KeyFolder::new(keys_dir(), KeyPolicy::default()).load_or_generate(NOW).unwrap();
             }
@@ -67,7 +71,14 @@ fn document() -> &'static Value {
             std::fs::write(&file, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
             doc
         } else {
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+                panic!(
+                    "{} cannot be read ({e}): restore it from git; regenerate it only on purpose, with \
+                     TESSERA_UPDATE_VECTORS=1 cargo test --test vectors",
+                    file.display()
+                )
+            });
+            serde_json::from_str(&text).expect("tests/vectors/v1.json is JSON")
         }
     })
 }

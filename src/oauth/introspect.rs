@@ -1,5 +1,8 @@
 //! Token introspection (RFC 7662): a client-authenticated question "is this token active?".
-//! Tokens of another tenant, or refresh tokens of another client, are simply inactive.
+//! Tokens of another tenant, or refresh tokens of another client, are simply inactive; so are
+//! tokens whose principal no longer stands behind them (a deleted or disabled user, a user who
+//! lost access to the tenant, a deleted service account or client): a signature and an unexpired
+//! `exp` do not make a token active, its principal's state does (as at `/userinfo`).
 
 use serde_json::{Value, json};
 
@@ -22,6 +25,9 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
         // A public client has no secret: it may only learn about tokens issued to itself.
         let foreign = client.is_public() && claims.client_id != client.client_id;
         if claims.tnt != client.tenant_id || foreign || tokens::is_access_token_revoked(p, &claims).await? {
+            return Ok(inactive);
+        }
+        if !principal_stands(p, &claims).await? {
             return Ok(inactive);
         }
         let mut v = json!({
@@ -85,7 +91,8 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
         let live = grant.client_id == client.client_id
             && grant.presented(token, now, 0) == super::tokens::Presented::Current
             && grant.expires_at > now
-            && !p.kv.is_grant_revoked(gid).await?;
+            && !p.kv.is_grant_revoked(gid).await?
+            && p.active_user(&grant.tenant_id, &grant.user_id).await?.is_some();
         if live {
             return Ok(json!({
                 "active": true,
@@ -100,4 +107,16 @@ pub async fn introspect(p: &Provider, req: &IntrospectRequest, now: i64) -> OAut
         }
     }
     Ok(inactive)
+}
+
+/// Whether the principal of an access token still stands behind it: a user who exists, is not
+/// disabled and may still use the token's tenant; a service account that still exists; for a
+/// client's own token, the client. Store failures are errors (a 503), never "active".
+async fn principal_stands(p: &Provider, claims: &AccessClaims) -> OAuthResult<bool> {
+    Ok(match claims.pk.as_str() {
+        "u" => p.active_user(&claims.tnt, &claims.sub).await?.is_some(),
+        "sa" => p.stores.service_accounts.get_service_account(&claims.tnt, &claims.sub).await?.is_some(),
+        "c" => p.client(&claims.client_id).await?.is_some(),
+        _ => false,
+    })
 }

@@ -6,6 +6,7 @@ pub mod kv;
 pub mod mail;
 pub mod spki;
 pub mod store;
+pub mod update;
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,6 +1,6 @@
 //! What verification costs: the bare signature check (aws-lc-rs directly) per algorithm,
 //! `Verifier::verify` the first time (cache disabled), a repeated token (cache hit), and
-//! one `allows` decision.
+//! one `allows_in_tenant` decision.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -57,9 +57,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("verify, cache hit (ES256 token)", |b| b.iter(|| cached.verify(black_box(&token)).unwrap()));
 
     let access = cached.verify(&token).unwrap();
-    c.bench_function("allows (namespace)", |b| {
+    c.bench_function("allows_in_tenant (namespace)", |b| {
         b.iter(|| {
-            access.allows(black_box(Permission::Flow), black_box(Action::Update), black_box("staging.etl.nightly"))
+            access.allows_in_tenant(
+                black_box("acme"),
+                black_box(Permission::Flow),
+                black_box(Action::Update),
+                black_box(Some("staging.etl.nightly")),
+            )
         })
     });
 }

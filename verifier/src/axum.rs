@@ -11,7 +11,9 @@
 //! token that is present but invalid is still refused.
 //!
 //! ```
-//! use axum::{Router, extract::FromRef, routing::get};
+//! use axum::extract::{FromRef, Path};
+//! use axum::http::StatusCode;
+//! use axum::{Router, routing::get};
 //! use tessera_verifier::{AccessToken, Action, Permission, Verifier};
 //!
 //! #[derive(Clone)]
@@ -25,15 +27,17 @@
 //!     }
 //! }
 //!
-//! async fn list_flows(token: AccessToken) -> Result<String, axum::http::StatusCode> {
-//!     if !token.allows(Permission::Flow, Action::Read, "prod") {
-//!         return Err(axum::http::StatusCode::FORBIDDEN);
+//! // The tenant comes from the request, never from the token: a token of another tenant is
+//! // refused here.
+//! async fn list_flows(token: AccessToken, Path(tenant): Path<String>) -> Result<String, StatusCode> {
+//!     if !token.allows_in_tenant(&tenant, Permission::Flow, Action::Read, Some("prod")) {
+//!         return Err(StatusCode::FORBIDDEN);
 //!     }
-//!     Ok(format!("flows of {} in prod", token.tenant()))
+//!     Ok(format!("flows of {tenant} in prod"))
 //! }
 //!
 //! fn app(state: AppState) -> Router {
-//!     Router::new().route("/flows", get(list_flows)).with_state(state)
+//!     Router::new().route("/{tenant}/flows", get(list_flows)).with_state(state)
 //! }
 //! ```
 

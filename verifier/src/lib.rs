@@ -4,8 +4,9 @@
 //! with Tessera's issuer URL, its own audience and Tessera's public keys (its JWKS), then calls
 //! [`Verifier::verify`] per request. The resulting [`AccessToken`] says who is calling, in which
 //! tenant, and (from the `rb` role-bindings claim, `docs/CLAIMS.md`) what they may do:
-//! [`AccessToken::allows`] decides `(permission, action, namespace)` exactly as the Tessera
-//! server does, without a network call.
+//! [`AccessToken::allows_in_tenant`] decides `(tenant, permission, action, namespace)` exactly
+//! as the Tessera server does, without a network call. The tenant is the request's (from its
+//! path or host), so a token of another tenant is refused: there is no check without it.
 //!
 //! Secure by default: the algorithm is pinned by each key (a token's `alg` must equal it, so
 //! `none` and HS256-with-the-public-key are refused), `typ` must be `at+jwt`, `iss` must match,
@@ -39,9 +40,10 @@
 //! assert_eq!(token.tenant(), "acme");
 //! assert_eq!(token.sub(), "user-42");
 //! // The token's bindings: FLOW (all actions) and BLUEPRINT:READ on `prod` and `staging.etl`.
-//! assert!(token.allows(Permission::Flow, Action::Update, "prod.engineering"));
-//! assert!(!token.allows(Permission::Flow, Action::Update, "production"));
-//! assert!(!token.allows_tenant_level(Permission::User, Action::Read));
+//! // Always ask for the tenant of the request: the same token allows nothing in `globex`.
+//! assert!(token.allows_in_tenant("acme", Permission::Flow, Action::Update, Some("prod.engineering")));
+//! assert!(!token.allows_in_tenant("acme", Permission::Flow, Action::Update, Some("production")));
+//! assert!(!token.allows_in_tenant("acme", Permission::User, Action::Read, None));
 //! assert!(!token.allows_in_tenant("globex", Permission::Flow, Action::Read, Some("prod")));
 //!
 //! // Refuse tokens on a revocation list, on every call (cached or not).

@@ -119,8 +119,9 @@ struct Inner {
 /// one, so holding one means the signature, type, issuer, audience and lifetime were checked.
 /// Cloning is cheap.
 ///
-/// Authorization follows `docs/CLAIMS.md` ("Deciding allows"): an Instance or Tenant Admin may
-/// do everything in the token's tenant; a token whose bindings did not fit (`rb.ref`) and a
+/// Authorization ([`AccessToken::allows_in_tenant`], always for the request's tenant) follows
+/// `docs/CLAIMS.md` ("Deciding allows"): an Instance Admin may do everything in every tenant,
+/// a Tenant Admin everything in the token's tenant; a token of another tenant is allowed nothing; a token whose bindings did not fit (`rb.ref`) and a
 /// token with an unknown `rb` version allow nothing; otherwise a permission is allowed when the
 /// tenant-wide set grants it, or (for a namespace) when a namespace covering it on `.`
 /// boundaries does. Namespaces that are not valid Tessera namespaces are never allowed.
@@ -230,29 +231,21 @@ impl AccessToken {
     }
 
     /// Whether the token does not carry its bindings (`rb.ref`): ask Tessera (RFC 7662
-    /// introspection answers them) or deny. Then every `allows*` method returns `false`.
+    /// introspection answers them) or deny. Then [`AccessToken::allows_in_tenant`] returns `false`.
     /// Always `false` for administrators, whose role decides without bindings.
     pub fn needs_introspection(&self) -> bool {
         self.0.admin_role.is_none() && self.0.bindings == Bindings::Reference
     }
 
-    /// Whether the token allows `action` on `permission` for resources in `namespace` (or
-    /// below it), in the token's tenant. Tenant-wide grants count, and so do grants on
-    /// `namespace` and on each namespace above it.
-    pub fn allows(&self, permission: Permission, action: Action, namespace: &str) -> bool {
-        self.decide(permission, action, Some(namespace))
-    }
-
-    /// Whether the token allows `action` on a tenant-level resource (users, groups, roles,
-    /// bindings, settings, …) of `permission`, in the token's tenant: only tenant-wide grants
-    /// count.
-    pub fn allows_tenant_level(&self, permission: Permission, action: Action) -> bool {
-        self.decide(permission, action, None)
-    }
-
-    /// Like [`AccessToken::allows`] (with a namespace) or [`AccessToken::allows_tenant_level`]
-    /// (without), for a request in `tenant`: an Instance Admin is allowed in every tenant;
-    /// every other token only in its own tenant (`tnt`).
+    /// Whether the token allows `action` on `permission` in `tenant` (the tenant of the
+    /// request, from its path or host: never the token's own `tnt`), for resources in
+    /// `namespace` (or below it), or with `None` on a tenant-level resource (users, groups,
+    /// roles, bindings, settings, …) of `permission`.
+    ///
+    /// An Instance Admin is allowed in every tenant; every other token only in its own tenant
+    /// (`tnt`), and there by its admin role or its bindings: tenant-wide grants count, and (with
+    /// a namespace) grants on `namespace` and on each namespace above it. There is no variant
+    /// without the tenant: a token of tenant `globex` must not pass a check made for `acme`.
     pub fn allows_in_tenant(
         &self,
         tenant: &str,

@@ -36,7 +36,11 @@ async fn maybe(token: Option<AccessToken>) -> String {
 }
 
 async fn flows(token: AccessToken) -> StatusCode {
-    if token.allows(Permission::Flow, Action::Read, "prod") { StatusCode::OK } else { StatusCode::FORBIDDEN }
+    if token.allows_in_tenant("acme", Permission::Flow, Action::Read, Some("prod")) {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    }
 }
 
 fn app(verifier: Verifier) -> Router {

@@ -50,9 +50,11 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &TokenRequest, now
         return Err(OAuthError::invalid_client());
     }
     let (access, ep) = p.access_of(&client.tenant_id, MemberKind::ServiceAccount, account).await?;
-    let authz = downscope::narrow(&access, ep, &permission_scopes)?;
+    // The permission scopes as issued name exactly what the bindings allow.
+    let narrowed = downscope::narrow(&access, ep, &permission_scopes)?;
+    let authz = narrowed.authz;
     let mut all_scopes = scopes;
-    all_scopes.extend(permission_scopes);
+    all_scopes.extend(narrowed.scopes);
     let subject = Subject {
         authz: Some(&authz),
         ..Subject::for_client(p, client, Who::ServiceAccount(account), &all_scopes, &audience)

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::{TokenRequest, TokenResponse};
 use crate::keys::Typ;
 use crate::oauth::foreign_jwt::{self, JwtError};
-use crate::oauth::tokens::{self, AccessClaims, Authz, Subject, Who};
+use crate::oauth::tokens::{self, AccessClaims, Subject, Who};
 use crate::oauth::{ErrorCode, OAuthError, OAuthResult, Provider, api_token, downscope, parse_scope};
 use crate::rbac::{Action, EffectiveAccess, Permission};
 use crate::store::{Client, MemberKind, WorkloadTrust};
@@ -129,7 +129,9 @@ pub(super) async fn exchange(
         Some(limit) => held.within(limit),
         None => held,
     };
-    let authz: Authz = downscope::narrow(&held, ep, &scopes)?;
+    // The issued scope names exactly what the bindings allow (an asked scope that was narrowed
+    // to the namespaces where it is held is issued as those).
+    let downscope::Narrowed { authz, scopes } = downscope::narrow(&held, ep, &scopes)?;
 
     let act = match (&req.actor_token, &req.actor_token_type) {
         (Some(token), Some(kind)) => Some(actor(p, token.expose(), kind, &tenant, &subject, now).await?),
