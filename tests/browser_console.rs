@@ -11,6 +11,8 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+#[path = "common/update.rs"]
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -161,7 +163,7 @@ async fn browser_console_walk_through() {
     let browser = driver.browser(dir.path()).await;
     browser.set_window_size(1280, 900).await.expect("window size");
     // The committed pictures change only when asked; a plain test run leaves the tree clean.
-    let shots = if common::update::requested("TESSERA_UPDATE_SCREENSHOTS") {
+    let shots = if update::requested("TESSERA_UPDATE_SCREENSHOTS") {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console")
     } else {
         dir.path().join("screenshots")

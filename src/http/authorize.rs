@@ -75,7 +75,7 @@ async fn checked_pending(p: &Provider, f: &Form, headers: &HeaderMap) -> Result<
     let id = f.get("request").unwrap_or_default();
     let csrf = f.get("csrf").unwrap_or_default();
     match authorize::load_pending_checked(p, &id, &csrf, browser::browser_cookie_of(headers)).await {
-        Ok(Checked::Ok(r)) => Ok((id, r)),
+        Ok(Checked::Ok(r)) => Ok((id, *r)),
         Ok(Checked::Expired) => Err(expired_page()),
         Ok(Checked::OtherBrowser) => Err(browser::other_browser_page()),
         Err(e) => Err(step_response(p, Step::ErrorPage(e))),

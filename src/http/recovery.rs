@@ -129,7 +129,7 @@ async fn forgot_post(State(s): State<AppState>, meta: RequestMeta, headers: Head
     let id = f.get("request").unwrap_or_default();
     let csrf = f.get("csrf").unwrap_or_default();
     let req = match authorize::load_pending_checked(p, &id, &csrf, super::browser::browser_cookie_of(&headers)).await {
-        Ok(authorize::Checked::Ok(r)) => r,
+        Ok(authorize::Checked::Ok(r)) => *r,
         Ok(authorize::Checked::Expired) => return expired_page(),
         Ok(authorize::Checked::OtherBrowser) => return super::browser::other_browser_page(),
         Err(e) => return failure_page(&e),

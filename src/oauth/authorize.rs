@@ -305,7 +305,7 @@ pub async fn load_pending(p: &Provider, id: &str) -> OAuthResult<Option<PendingR
 #[derive(Debug)]
 pub enum Checked {
     /// The request, its anti-CSRF token and the browser's pre-session cookie all match.
-    Ok(PendingRequest),
+    Ok(Box<PendingRequest>),
     /// Unknown or expired request, or a wrong anti-CSRF token.
     Expired,
     /// The request was started by another browser (or this one lost its pre-session cookie).
@@ -318,7 +318,7 @@ pub async fn load_pending_checked(p: &Provider, id: &str, csrf: &str, browser: O
     Ok(match load_pending(p, id).await?.filter(|r| ct_eq(r.csrf.as_bytes(), csrf.as_bytes())) {
         None => Checked::Expired,
         Some(r) if !r.started_by(browser) => Checked::OtherBrowser,
-        Some(r) => Checked::Ok(r),
+        Some(r) => Checked::Ok(Box::new(r)),
     })
 }
 
