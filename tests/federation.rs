@@ -660,13 +660,45 @@ async fn email_domains_linking_and_discovery(b: Backend) {
     };
     let (status, page, _) = run_with(&app, &op, unverified).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an unverified email never links: {page}");
-    // A tenant's provider is untrusted input: it never links an existing account by e-mail,
-    // whatever its policy says.
+    // A tenant's provider is untrusted input: it links an existing account only once the
+    // account proves it is the same person, by signing in here with its own credentials.
     let verified = Script { sub: "00u-bob".into(), email: Some("bob@corp.example".into()), ..Script::default() };
-    let (status, page, _) = run_with(&app, &op, verified.clone()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-    assert!(page.contains("already exists"), "{page}");
-    assert_eq!(app.stores.federation.find_identity("default", "corp", "00u-bob", 1).await.unwrap(), None);
+    let (mut br, _) = open_login(&app, &[]).await;
+    let url = click(&app, &mut br, "default/corp").await;
+    let state = query_param(&url, "state").unwrap();
+    let code = op.approve(&url, verified.clone());
+    let res = callback(&app, br.fed_cookie.as_deref(), &[("state", &state), ("code", &code)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let link = set_cookie_named(&res, "tessera_link").expect("a cookie binding the link to this browser");
+    let page = body_text(res).await;
+    assert!(page.contains("Link your Corp SSO sign-in"), "{page}");
+    assert!(!page.contains("bob"), "the page never names the account: {page}");
+    let linked = || async { app.stores.federation.find_identity("default", "corp", "00u-bob", 1).await.unwrap() };
+    assert_eq!(linked().await, None, "no link before the proof");
+    let cookies = with_cookie(Some(&link), br.browser.clone()).unwrap();
+    let csrf = hidden(&page, "csrf");
+    let zed = app.user("zed").await;
+    for (what, user, password, csrf, cookie) in [
+        ("a wrong password", "bob", "wrong password!", csrf.as_str(), Some(cookies.as_str())),
+        ("another account's own credentials", zed.username.as_str(), PASSWORD, &csrf, Some(&cookies)),
+        ("a forged anti-CSRF value", "bob", PASSWORD, "forged", Some(&cookies)),
+        ("another browser", "bob", PASSWORD, &csrf, br.browser.as_deref()),
+    ] {
+        let fields = [("csrf", csrf), ("username", user), ("password", password)];
+        let res = app.post_form_cookie("/login/federated/link", &fields, None, cookie).await;
+        let status = res.status();
+        assert!(status == StatusCode::OK || status.is_client_error(), "{what}: {status}");
+        assert!(set_cookie_named(&res, "tessera_session").is_none(), "{what}: signed in");
+        assert_eq!(linked().await, None, "{what}: linked");
+    }
+    let fields = [("csrf", csrf.as_str()), ("username", "bob"), ("password", PASSWORD)];
+    let res = app.post_form_cookie("/login/federated/link", &fields, None, Some(&cookies)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", body_text(res).await);
+    assert!(location(&res).starts_with(REDIRECT), "{}", location(&res));
+    assert_eq!(linked().await, Some(bob.id.clone()));
+    // From now on the provider signs bob in directly.
+    let (status, loc, _) = run_with(&app, &op, verified.clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
     // An instance-wide provider, which only an Instance Admin sets up, with linking explicitly
     // on, does link the verified e-mail.
     let all = json!({
@@ -908,7 +940,8 @@ async fn store_keeps_tenants_apart(b: Backend) {
 
 /// A hostile upstream: a tenant's provider, whose answers that tenant's admin controls, asserts
 /// any verified e-mail it likes. It signs in no account outside its tenant's authority (an
-/// Instance Admin, an account holding anything in another tenant), links none by e-mail,
+/// Instance Admin, an account holding anything in another tenant), links none by e-mail
+/// without the account's own sign-in,
 /// changes none of their profiles, and an account it was linked to stops signing in through it
 /// once the account gains standing elsewhere. A pending password change blocks it too.
 async fn hostile_upstream_signs_in_no_account_outside_its_authority(b: Backend) {
@@ -922,13 +955,19 @@ async fn hostile_upstream_signs_in_no_account_outside_its_authority(b: Backend) 
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let dave = app.user("dave").await;
     let root = app.stores.users.find_user_by_username_any("root").await.unwrap().unwrap();
-    for (who, user) in
-        [("the Instance Admin", &root), ("globex's Tenant Admin", &carol), ("a user of the tenant", &dave)]
-    {
+    for (who, user, expected) in [
+        ("the Instance Admin", &root, StatusCode::FORBIDDEN),
+        ("globex's Tenant Admin", &carol, StatusCode::FORBIDDEN),
+        // Under the tenant's authority: the account is asked to prove itself first.
+        ("a user of the tenant", &dave, StatusCode::OK),
+    ] {
         let sub = format!("00u-evil-{}", user.username);
         let script = Script { sub: sub.clone(), email: user.email.clone(), ..Script::default() };
         let (status, page, _) = run_with(&app, &op, script).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {page}");
+        assert_eq!(status, expected, "{who}: {page}");
+        if expected == StatusCode::OK {
+            assert!(page.contains("prove it is"), "{who}: {page}");
+        }
         assert_eq!(app.stores.federation.find_identity("default", "corp", &sub, 1).await.unwrap(), None, "{who}");
         let after = app.stores.users.get_user_any(&user.id).await.unwrap().unwrap();
         assert_eq!((after.name, after.email), (user.name.clone(), user.email.clone()), "{who}: profile unchanged");

@@ -29,7 +29,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use provision::{provision, sync_groups};
+pub use provision::{Provisioned, link_after_proof, provision, sync_groups};
 
 use crate::crypto::{ct_eq, hash_secret, now, random_token};
 use crate::keys::{Alg, Typ};

@@ -10,9 +10,26 @@ use crate::crypto::random_token;
 use crate::oauth::Provider;
 use crate::store::{Connection, INSTANCE_SCOPE, LinkPolicy, MemberKind, StoreError, User};
 
+/// What an upstream identity comes to.
+#[derive(Debug)]
+pub enum Provisioned {
+    /// Sign in as this user (linked before, linked now by an instance-wide connection's
+    /// trust, or created just in time).
+    SignIn(User),
+    /// An existing account of the tenant has the upstream's verified e-mail and the tenant's
+    /// connection allows linking: the account must prove it is the same person (sign in once
+    /// with its own credentials, as Keycloak's first broker login does) before the link is made.
+    NeedsProof(User),
+}
+
 /// The user this upstream identity signs in as, created or linked as the connection's
 /// rules say, with its profile brought up to date. Disabled users are refused.
-pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity, now: i64) -> Result<User, FedError> {
+pub async fn provision(
+    p: &Provider,
+    conn: &Connection,
+    ident: &UpstreamIdentity,
+    now: i64,
+) -> Result<Provisioned, FedError> {
     if !domain_allowed(conn, ident.email.as_deref()) {
         return Err(FedError::Refused(format!(
             "Your email address is not in a domain that may sign in through {}.",
@@ -28,7 +45,7 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
         // Checked at every sign-in: the account may have gained standing elsewhere since.
         within_authority(p, conn, &user).await?;
         refuse_pending_password_change(&user)?;
-        return Ok(update_profile(p, user, ident).await);
+        return Ok(Provisioned::SignIn(update_profile(p, user, ident).await));
     }
     // Not linked yet: an existing user with this email?
     let existing = match ident.email.as_deref() {
@@ -48,7 +65,13 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
                 Err(e) => return Err(e.into()),
             }
             tracing::info!(connection = %conn.id, user = %user.id, "federation: linked by verified email");
-            return Ok(update_profile(p, user, ident).await);
+            return Ok(Provisioned::SignIn(update_profile(p, user, ident).await));
+        }
+        if conn.settings.link == LinkPolicy::VerifiedEmail && ident.email_verified {
+            refuse_disabled(&user)?;
+            within_authority(p, conn, &user).await?;
+            refuse_pending_password_change(&user)?;
+            return Ok(Provisioned::NeedsProof(user));
         }
         return Err(FedError::Refused(format!(
             "A Tessera account with this email address already exists. Sign in with that account's own \
@@ -94,7 +117,7 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
     match fed.provision_user(&user, &conn.tenant_id, &conn.id, &ident.subject).await {
         Ok(()) => {
             tracing::info!(connection = %conn.id, user = %user.id, tenant = %user.tenant_id, "federation: user created");
-            Ok(user)
+            Ok(Provisioned::SignIn(user))
         }
         Err(StoreError::Conflict(_)) => {
             // Another sign-in of the same person won the race, or the username is taken.
@@ -102,7 +125,7 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
                 && let Some(u) = users.get_user_any(&user_id).await?
             {
                 refuse_disabled(&u)?;
-                return Ok(u);
+                return Ok(Provisioned::SignIn(u));
             }
             Err(FedError::Refused(format!(
                 "The username {} is taken by another Tessera account. Ask an administrator to link it to {}.",
@@ -115,6 +138,27 @@ pub async fn provision(p: &Provider, conn: &Connection, ident: &UpstreamIdentity
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Links the upstream identity to `user` once the account proved it is the same person (see
+/// [`Provisioned::NeedsProof`]): the rules are checked again, as the account may have changed
+/// since the upstream answered.
+pub async fn link_after_proof(
+    p: &Provider,
+    conn: &Connection,
+    subject: &str,
+    user: &User,
+    now: i64,
+) -> Result<(), FedError> {
+    refuse_disabled(user)?;
+    within_authority(p, conn, user).await?;
+    refuse_pending_password_change(user)?;
+    match p.stores.federation.link_identity(&conn.tenant_id, &conn.id, subject, &user.id, now).await {
+        Ok(()) | Err(StoreError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(connection = %conn.id, user = %user.id, "federation: linked after the account's own sign-in");
+    Ok(())
 }
 
 /// The authority rule for an upstream: a tenant's connection signs in only accounts under
