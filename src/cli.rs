@@ -647,11 +647,24 @@ fn read_password(password: Option<String>, stdin: bool) -> Result<Option<String>
     Ok(password)
 }
 
+/// The username and email of a new user, trimmed and checked by the canonical-identity rule
+/// ([`crate::identity`]) before anything is opened; a refusal says which and why.
+fn checked_identity(username: &str, email: Option<String>) -> Result<(String, Option<String>), BoxError> {
+    let username = username.trim();
+    crate::identity::canonical_username(username).map_err(|why| format!("username: {why}"))?;
+    let email = email.map(|e| e.trim().to_string());
+    if let Some(e) = &email {
+        crate::identity::canonical_email(e).map_err(|why| format!("email: {why}"))?;
+    }
+    Ok((username.to_string(), email))
+}
+
 async fn auths_users(config: &Config, cmd: AuthsUsersCmd) -> Result<(), BoxError> {
     let AuthsUsersCmd::Create { username, password, password_stdin, email, name, tenant_admin, instance_admin } = cmd
     else {
         return Err("not a create command".into());
     };
+    let (username, email) = checked_identity(&username, email)?;
     let stores = server::open_stores(config).await?;
     let password = read_password(password, password_stdin)?;
     if let Some(p) = &password
@@ -672,7 +685,7 @@ async fn auths_users(config: &Config, cmd: AuthsUsersCmd) -> Result<(), BoxError
     let user = User {
         tenant_id: home.clone(),
         id: random_token(12),
-        username: username.trim().to_string(),
+        username,
         email,
         email_verified: false,
         name,
@@ -730,6 +743,7 @@ async fn users(config: &Config, cmd: UsersCmd) -> Result<(), BoxError> {
     let stores = server::open_stores(config).await?;
     match cmd {
         UsersCmd::Create { username, email, name, password, password_stdin, tenant } => {
+            let (username, email) = checked_identity(&username, email)?;
             let password = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -745,7 +759,7 @@ async fn users(config: &Config, cmd: UsersCmd) -> Result<(), BoxError> {
             let user = User {
                 tenant_id: tenant,
                 id: random_token(12),
-                username: username.trim().to_string(),
+                username,
                 email,
                 email_verified: false,
                 name,
@@ -754,9 +768,6 @@ async fn users(config: &Config, cmd: UsersCmd) -> Result<(), BoxError> {
                 password_change_required: false,
                 created_at: now(),
             };
-            if user.username.is_empty() {
-                return Err("the username must not be empty".into());
-            }
             stores.users.create_user(&user).await?;
             cli_audit(
                 &stores,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod federation;
 pub mod http;
+pub mod identity;
 pub mod keys;
 pub mod kv;
 pub mod mail;

@@ -4,7 +4,7 @@
 //! failure.
 //!
 //! The username is counted whether or not an account has it, under the SHA-256 of its
-//! normalised form, so the throttle behaves the same for unknown and known accounts and the
+//! canonical form (the account's identity, see [`crate::identity`]), so the throttle behaves the same for unknown and known accounts and the
 //! state backend holds no usernames. A locked attempt is refused before the password is
 //! checked (no Argon2id work for an attacker), and the caller answers it exactly like a wrong
 //! password.
@@ -128,9 +128,13 @@ impl Throttle {
     }
 }
 
-/// The username as counted: trimmed, lower case, hashed.
+/// The username as counted: its canonical form ([`crate::identity`]), the one sign-in looks the
+/// account up by, so every spelling of one account (`Limited1`, `limited1`, full-width) shares
+/// one counter, and a success under one spelling clears exactly that account's. A name the rule
+/// refuses (no account has it) is counted trimmed and lower-cased. Hashed.
 fn account_id(username: &str) -> String {
-    crate::crypto::b64url(&crate::crypto::sha256(username.trim().to_lowercase().as_bytes()))
+    let key = crate::identity::canonical_username(username).unwrap_or_else(|_| username.trim().to_lowercase());
+    crate::crypto::b64url(&crate::crypto::sha256(key.as_bytes()))
 }
 
 fn ids(username: &str, addr: Option<&str>) -> Vec<(Scope, String)> {
@@ -184,5 +188,18 @@ mod tests {
         assert_eq!(t.locked("bob", Some("10.0.0.1")).await.unwrap(), None, "other accounts are not locked");
         t.succeeded("alice").await.unwrap();
         assert_eq!(t.locked("alice", None).await.unwrap(), None);
+    }
+
+    /// Every spelling of one account is one counter: full-width or upper-case spellings can
+    /// neither escape a lock nor hold a separate count.
+    #[tokio::test]
+    async fn every_spelling_of_a_username_shares_one_counter() {
+        let t = Throttle::new(Arc::new(crate::kv::MemoryKv::new()), settings());
+        for spelling in ["limited1", "Limited1", "\u{ff4c}imited1", "LIMITED\u{ff11}"] {
+            t.failed(spelling, None).await.unwrap();
+        }
+        assert_eq!(t.locked("\u{ff2c}IMITED1", None).await.unwrap(), Some(Scope::Account));
+        t.succeeded("LiMiTeD1").await.unwrap();
+        assert_eq!(t.locked("limited1", None).await.unwrap(), None, "a success clears the one account");
     }
 }

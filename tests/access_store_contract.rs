@@ -399,10 +399,12 @@ async fn users_instance_wide_lookups(db: &TestDb) {
     assert_eq!(db.users.get_user_any("u-1").await.unwrap(), Some(alice.clone()));
     assert_eq!(db.users.get_user_any("u-2").await.unwrap(), Some(bob.clone()));
     assert_eq!(db.users.get_user_any("u-3").await.unwrap(), None);
-    assert_eq!(db.users.find_user_by_username_any("bob").await.unwrap(), Some(bob));
-    assert_eq!(db.users.find_user_by_username_any("Bob").await.unwrap(), None);
-    assert_eq!(db.users.find_user_by_email_any("alice@example.org").await.unwrap(), Some(alice));
-    assert_eq!(db.users.find_user_by_email_any("ALICE@example.org").await.unwrap(), None);
+    assert_eq!(db.users.find_user_by_username_any("bob").await.unwrap(), Some(bob.clone()));
+    // Usernames and emails match in canonical form (src/identity.rs): case does not matter.
+    assert_eq!(db.users.find_user_by_username_any("Bob").await.unwrap(), Some(bob));
+    assert_eq!(db.users.find_user_by_username_any("bobby").await.unwrap(), None);
+    assert_eq!(db.users.find_user_by_email_any("alice@example.org").await.unwrap(), Some(alice.clone()));
+    assert_eq!(db.users.find_user_by_email_any("ALICE@example.org").await.unwrap(), Some(alice));
     assert_eq!(db.users.find_user_by_email_any("bob@example.org").await.unwrap(), None);
 }
 

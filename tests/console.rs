@@ -496,7 +496,7 @@ async fn every_form_shows_its_validation_errors() {
 
     // (form path, fields, the field id whose error must show, a piece of its message)
     let cases: Vec<Case> = vec![
-        ("/console/t/default/users".into(), vec![("username", "has space")], "user-username", "without spaces"),
+        ("/console/t/default/users".into(), vec![("username", "has space")], "user-username", "U+0020 at position 4"),
         (
             "/console/t/default/users".into(),
             vec![("username", "erin"), ("email", "not-an-email")],

@@ -273,8 +273,12 @@ async fn users_find_by_username(stores: &Stores) {
 
     assert_eq!(stores.users.find_user_by_username(TENANT_A, "alice").await.unwrap(), Some(alice));
     assert_eq!(stores.users.find_user_by_username(TENANT_A, "carol").await.unwrap(), None);
-    // Matching is exact: callers normalise usernames before storing and looking up.
-    assert_eq!(stores.users.find_user_by_username(TENANT_A, "Alice").await.unwrap(), None);
+    // Matching is on the canonical form (src/identity.rs): case and width do not matter.
+    assert_eq!(stores.users.find_user_by_username(TENANT_A, "Alice").await.unwrap().map(|u| u.id), Some("u-1".into()));
+    assert_eq!(
+        stores.users.find_user_by_username(TENANT_A, "ａｌｉｃｅ").await.unwrap().map(|u| u.id),
+        Some("u-1".into())
+    );
 }
 
 async fn users_duplicate_username_conflicts_across_tenants(stores: &Stores) {

@@ -94,20 +94,24 @@ pub async fn provision(
     } else {
         conn.tenant_id.clone()
     };
+    // A username and email the canonical-identity rule accepts (crate::identity), or none: an
+    // upstream's claims are not ours to refuse, the account is made without them. The fallback
+    // name keeps only printable ASCII, which the rule always accepts.
     let username = ident
         .username
         .clone()
         .or_else(|| ident.email.clone())
-        .filter(|u| u.len() <= 128 && !u.chars().any(|c| c.is_control() || c.is_whitespace()))
+        .filter(|u| crate::identity::canonical_username(u).is_ok())
         .unwrap_or_else(|| {
-            format!("{}-{}", conn.id, ident.subject).chars().filter(|c| !c.is_whitespace()).take(128).collect()
+            format!("{}-{}", conn.id, ident.subject).chars().filter(char::is_ascii_graphic).take(128).collect()
         });
+    let email = ident.email.clone().filter(|e| crate::identity::canonical_email(e).is_ok());
     let user = User {
         tenant_id: home,
         id: random_token(12),
         username,
-        email: ident.email.clone(),
-        email_verified: ident.email.is_some() && ident.email_verified,
+        email_verified: email.is_some() && ident.email_verified,
+        email,
         name: ident.name.clone(),
         password_hash: None,
         disabled: false,
@@ -206,8 +210,9 @@ fn refuse_disabled(user: &User) -> Result<(), FedError> {
 /// Brings email, its verification and name in line with the upstream. A failure (an email
 /// taken by another account) keeps the old profile: the sign-in goes on.
 async fn update_profile(p: &Provider, mut user: User, ident: &UpstreamIdentity) -> User {
-    let email = ident.email.clone().or_else(|| user.email.clone());
-    let verified = if ident.email.is_some() { ident.email_verified } else { user.email_verified };
+    let upstream_email = ident.email.clone().filter(|e| crate::identity::canonical_email(e).is_ok());
+    let verified = if upstream_email.is_some() { ident.email_verified } else { user.email_verified };
+    let email = upstream_email.or_else(|| user.email.clone());
     let name = ident.name.clone().or_else(|| user.name.clone());
     if email == user.email && verified == user.email_verified && name == user.name {
         return user;

@@ -59,10 +59,13 @@ pub trait ClientStore: Send + Sync {
 pub trait UserStore: Send + Sync {
     /// Creates the user and, in the same transaction, gives it access to its home tenant when
     /// that tenant is registered (see [`AccessStore`]). `Conflict` if the id, username or
-    /// email is taken anywhere in the instance.
+    /// email is taken anywhere in the instance, in canonical form ([`crate::identity`]: `ALICE`
+    /// takes `alice`). The username and email must be ones the rule accepts.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     /// The user whose home tenant is `tenant_id`.
     async fn get_user(&self, tenant_id: &str, user_id: &str) -> StoreResult<Option<User>>;
+    /// The user of this home tenant whose username is `username` in canonical form
+    /// ([`crate::identity`]); `None` for a name the rule refuses.
     async fn find_user_by_username(&self, tenant_id: &str, username: &str) -> StoreResult<Option<User>>;
     /// Users whose home tenant is `tenant_id`, by username. A tenant's Users page lists the
     /// users with access instead: [`AccessStore::list_users_with_access`].
@@ -75,10 +78,13 @@ pub trait UserStore: Send + Sync {
 
     /// The user with this id, whatever its home tenant.
     async fn get_user_any(&self, user_id: &str) -> StoreResult<Option<User>>;
-    /// The user with exactly this username, instance-wide (sign-in).
+    /// The user with this username in canonical form ([`crate::identity`]: `ALICE` and a
+    /// full-width `ａｌｉｃｅ` find `alice`), instance-wide (sign-in); `None` for a name the
+    /// rule refuses.
     async fn find_user_by_username_any(&self, username: &str) -> StoreResult<Option<User>>;
-    /// The user with exactly this email, instance-wide (sign-in, and an admin inviting a user
-    /// by exact email: the only way a tenant admin sees a user without access to the tenant).
+    /// The user with this email in canonical form (case-insensitive, [`crate::identity`]),
+    /// instance-wide (sign-in, and an admin inviting a user by exact email: the only way a
+    /// tenant admin sees a user without access to the tenant).
     async fn find_user_by_email_any(&self, email: &str) -> StoreResult<Option<User>>;
     /// `NotFound` if there is no such user; the same for the three methods below.
     async fn set_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<()>;
@@ -410,7 +416,8 @@ pub trait ScimStore: Send + Sync {
     /// id is taken there.
     async fn put_scim_user_record(&self, tenant_id: &str, user_id: &str, record: &ScimRecord) -> StoreResult<()>;
     /// Replaces the user's username, email and name; a changed email is no longer verified.
-    /// `NotFound` if there is no such user, `Conflict` if the username or email is taken.
+    /// `NotFound` if there is no such user, `Conflict` if the username or email is taken (in
+    /// canonical form, by another user).
     async fn update_user_identity(
         &self,
         user_id: &str,

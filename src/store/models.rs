@@ -493,11 +493,12 @@ pub struct ScimRecord {
 pub enum ScimUserFilter {
     All,
     Id(String),
-    /// Ignoring case (ASCII case only on SQLite).
+    /// In canonical form ([`crate::identity`]): case, width and composition ignored, the same
+    /// on both backends.
     UserName(String),
     /// Exact.
     ExternalId(String),
-    /// Ignoring case (ASCII case only on SQLite).
+    /// In canonical form (case-insensitive, [`crate::identity`]).
     Email(String),
 }
 

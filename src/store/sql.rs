@@ -16,6 +16,7 @@
 mod access;
 mod account;
 mod audit;
+mod canonical;
 mod federation;
 mod migrations;
 mod principals;
@@ -82,9 +83,9 @@ async fn connect_sqlite(opts: &ConnectOptions) -> StoreResult<Stores> {
     }
     connect_once(&options).await?.close().await.map_err(backend)?;
     let pool = pool.connect_with(options).await.map_err(backend)?;
-    let migrator = migrations::migrator(migrations::SQLITE).map_err(StoreError::Backend)?;
-    migrator.run(&pool).await.map_err(backend)?;
-    Ok(stores(SqlStore { pool }, "sqlite"))
+    let store = SqlStore { pool };
+    store.migrate(migrations::SQLITE).await?;
+    Ok(stores(store, "sqlite"))
 }
 
 /// Whether a `sqlite:` URL names an in-memory database (`sqlite::memory:`, `?mode=memory`),
@@ -120,9 +121,9 @@ async fn connect_postgres(opts: &ConnectOptions) -> StoreResult<Stores> {
         .connect_with(options)
         .await
         .map_err(backend)?;
-    let migrator = migrations::migrator(migrations::POSTGRES).map_err(StoreError::Backend)?;
-    migrator.run(&pool).await.map_err(backend)?;
-    Ok(stores(SqlStore { pool }, "postgres"))
+    let store = SqlStore { pool };
+    store.migrate(migrations::POSTGRES).await?;
+    Ok(stores(store, "postgres"))
 }
 
 /// Opens one connection outside any pool and returns it. A pool retries a failing connect
@@ -239,6 +240,19 @@ fn write_error(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
         _ => backend(e),
     }
+}
+
+/// The canonical forms a `users` row keeps beside the username and email as typed
+/// ([`crate::identity`]). Every caller has checked both already (and answered a refusal as the
+/// client's mistake); a value refused here is a caller's bug, so it fails as a backend error.
+fn canonical_keys(username: &str, email: Option<&str>) -> StoreResult<(String, Option<String>)> {
+    let username = crate::identity::canonical_username(username)
+        .map_err(|why| StoreError::Backend(format!("a username the caller did not check reached the store: {why}")))?;
+    let email = email
+        .map(crate::identity::canonical_email)
+        .transpose()
+        .map_err(|why| StoreError::Backend(format!("an email the caller did not check reached the store: {why}")))?;
+    Ok((username, email))
 }
 
 /// An update or delete that touched no row means the row was not there (for this tenant).
@@ -417,18 +431,24 @@ mod queries {
 
     pub(super) use user_columns;
 
-    pub const INSERT_USER: &str =
-        concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+    /// The columns of `users_columns!` then `username_canonical` ($11) and `email_canonical` ($12).
+    pub const INSERT_USER: &str = concat!(
+        "INSERT INTO users (",
+        user_columns!(),
+        ", username_canonical, email_canonical) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     pub const GET_USER: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = $1 AND id = $2");
     pub const FIND_USER_BY_USERNAME: &str =
-        concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = $1 AND username = $2");
+        concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = $1 AND username_canonical = $2");
     pub const LIST_USERS: &str =
         concat!("SELECT ", user_columns!(), " FROM users WHERE tenant_id = $1 ORDER BY username");
     pub const DELETE_USER: &str = "DELETE FROM users WHERE tenant_id = $1 AND id = $2";
     pub const SET_PASSWORD_HASH: &str = "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2";
     pub const GET_USER_ANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-    pub const FIND_USER_BY_USERNAME_ANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1");
-    pub const FIND_USER_BY_EMAIL_ANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+    pub const FIND_USER_BY_USERNAME_ANY: &str =
+        concat!("SELECT ", user_columns!(), " FROM users WHERE username_canonical = $1");
+    pub const FIND_USER_BY_EMAIL_ANY: &str =
+        concat!("SELECT ", user_columns!(), " FROM users WHERE email_canonical = $1");
     pub const SET_DISABLED: &str = "UPDATE users SET disabled = $2 WHERE id = $1";
     pub const UPDATE_PROFILE: &str = "UPDATE users SET name = $2 WHERE id = $1";
     pub const REQUIRE_PASSWORD_CHANGE: &str = "UPDATE users SET password_change_required = $2 WHERE id = $1";
@@ -531,6 +551,7 @@ macro_rules! impl_stores {
         #[async_trait]
         impl UserStore for SqlStore<$db> {
             async fn create_user(&self, user: &User) -> StoreResult<()> {
+                let (username_key, email_key) = canonical_keys(&user.username, user.email.as_deref())?;
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 sqlx::query(queries::INSERT_USER)
                     .bind(&user.tenant_id)
@@ -543,6 +564,8 @@ macro_rules! impl_stores {
                     .bind(user.disabled)
                     .bind(user.password_change_required)
                     .bind(user.created_at)
+                    .bind(username_key)
+                    .bind(email_key)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| {
@@ -569,9 +592,11 @@ macro_rules! impl_stores {
             }
 
             async fn find_user_by_username(&self, tenant_id: &str, username: &str) -> StoreResult<Option<User>> {
+                // A name the rule refuses is nobody's.
+                let Ok(key) = crate::identity::canonical_username(username) else { return Ok(None) };
                 let row = sqlx::query_as::<_, UserRow>(queries::FIND_USER_BY_USERNAME)
                     .bind(tenant_id)
-                    .bind(username)
+                    .bind(key)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(backend)?;
@@ -616,11 +641,13 @@ macro_rules! impl_stores {
             }
 
             async fn find_user_by_username_any(&self, username: &str) -> StoreResult<Option<User>> {
-                self.fetch_user(queries::FIND_USER_BY_USERNAME_ANY, username).await
+                let Ok(key) = crate::identity::canonical_username(username) else { return Ok(None) };
+                self.fetch_user(queries::FIND_USER_BY_USERNAME_ANY, &key).await
             }
 
             async fn find_user_by_email_any(&self, email: &str) -> StoreResult<Option<User>> {
-                self.fetch_user(queries::FIND_USER_BY_EMAIL_ANY, email).await
+                let Ok(key) = crate::identity::canonical_email(email) else { return Ok(None) };
+                self.fetch_user(queries::FIND_USER_BY_EMAIL_ANY, &key).await
             }
 
             async fn set_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<()> {

@@ -86,12 +86,8 @@ fn parse_user(o: &Map<String, Value>) -> ScimResult<UserInput> {
     check_schemas(o, USER_SCHEMA)?;
     let user_name = opt_str(o, "userName")?.ok_or_else(|| ScimError::value("userName is required"))?;
     let user_name = user_name.trim().to_string();
-    if user_name.is_empty()
-        || user_name.chars().count() > 128
-        || user_name.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(ScimError::value("userName: use 1 to 128 characters without spaces"));
-    }
+    // Unique in canonical form (RFC 8265): a name equal to a taken one is a 409 `uniqueness`.
+    crate::identity::canonical_username(&user_name).map_err(|why| ScimError::value(format!("userName: {why}")))?;
     let (formatted, given, family) = match get_ci(o, "name") {
         None | Some(Value::Null) => (None, None, None),
         Some(Value::Object(n)) => (
@@ -123,10 +119,8 @@ fn parse_user(o: &Map<String, Value>) -> ScimResult<UserInput> {
         Some(_) => return Err(ScimError::value("emails must be an array")),
     };
     let email = email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
-    if let Some(e) = &email
-        && (!e.contains('@') || e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(ScimError::value("emails: not an email address"));
+    if let Some(e) = &email {
+        crate::identity::canonical_email(e).map_err(|why| ScimError::value(format!("emails: {why}")))?;
     }
     let email_type = check_text("emails.type", email_type)?;
     let external_id = check_external_id(opt_str(o, "externalId")?)?;

@@ -64,7 +64,9 @@ mod queries {
          WHERE tenant_id = $1 AND connection_id = $2 AND subject = $3 RETURNING user_id";
     pub const LINK: &str = "INSERT INTO federated_identities \
          (tenant_id, connection_id, subject, user_id, created_at, last_sign_in_at) VALUES ($1, $2, $3, $4, $5, $5)";
-    pub const UPDATE_PROFILE: &str = "UPDATE users SET email = $2, email_verified = $3, name = $4 WHERE id = $1";
+    /// $1 user, $2 email, $3 verified, $4 name, $5 canonical email.
+    pub const UPDATE_PROFILE: &str =
+        "UPDATE users SET email = $2, email_verified = $3, name = $4, email_canonical = $5 WHERE id = $1";
 }
 
 macro_rules! impl_federation_store {
@@ -204,11 +206,16 @@ macro_rules! impl_federation_store {
                 email_verified: bool,
                 name: Option<&str>,
             ) -> StoreResult<()> {
+                let email_key = email
+                    .map(crate::identity::canonical_email)
+                    .transpose()
+                    .map_err(|why| StoreError::Backend(format!("an unchecked email reached the store: {why}")))?;
                 let done = sqlx::query(queries::UPDATE_PROFILE)
                     .bind(user_id)
                     .bind(email)
                     .bind(email_verified)
                     .bind(name)
+                    .bind(email_key)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| write_error(e, || "the email".to_string()))?;

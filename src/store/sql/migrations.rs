@@ -40,7 +40,8 @@ embed_migrations![
     "0004_scim.sql",
     "0005_federation.sql",
     "0006_signing_keys.sql",
-    "0008_accounts.sql"
+    "0008_accounts.sql",
+    "0009_canonical_identities.sql"
 ];
 
 /// Builds a migrator over embedded files, failing on a file name sqlx could not resolve.

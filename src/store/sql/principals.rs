@@ -58,6 +58,7 @@ macro_rules! impl_principal_steps {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 user: &User,
             ) -> StoreResult<()> {
+                let (username_key, email_key) = super::canonical_keys(&user.username, user.email.as_deref())?;
                 sqlx::query(super::queries::INSERT_USER)
                     .bind(&user.tenant_id)
                     .bind(&user.id)
@@ -69,6 +70,8 @@ macro_rules! impl_principal_steps {
                     .bind(user.disabled)
                     .bind(user.password_change_required)
                     .bind(user.created_at)
+                    .bind(username_key)
+                    .bind(email_key)
                     .execute(&mut *conn)
                     .await
                     .map_err(|e| write_error(e, || format!("user {} or its email", user.username)))?;

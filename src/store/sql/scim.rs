@@ -71,15 +71,18 @@ impl From<ScimGroupRow> for (Group, Option<ScimRecord>) {
     }
 }
 
-/// The filter as bound: (id, userName, externalId, email), each NULL when not filtered on.
-fn user_filter(f: &ScimUserFilter) -> [Option<&str>; 4] {
-    match f {
+/// The filter as bound: (id, userName, externalId, email), each NULL when not filtered on;
+/// userName and email in their canonical forms ([`crate::identity`]), so `userName eq "ALICE"`
+/// finds exactly the user `alice`. `None` when the value is one the rule refuses: it is no
+/// user's, so nothing matches.
+fn user_filter(f: &ScimUserFilter) -> Option<[Option<String>; 4]> {
+    Some(match f {
         ScimUserFilter::All => [None, None, None, None],
-        ScimUserFilter::Id(v) => [Some(v), None, None, None],
-        ScimUserFilter::UserName(v) => [None, Some(v), None, None],
-        ScimUserFilter::ExternalId(v) => [None, None, Some(v), None],
-        ScimUserFilter::Email(v) => [None, None, None, Some(v)],
-    }
+        ScimUserFilter::Id(v) => [Some(v.clone()), None, None, None],
+        ScimUserFilter::UserName(v) => [None, Some(crate::identity::canonical_username(v).ok()?), None, None],
+        ScimUserFilter::ExternalId(v) => [None, None, Some(v.clone()), None],
+        ScimUserFilter::Email(v) => [None, None, None, Some(crate::identity::canonical_email(v).ok()?)],
+    })
 }
 
 /// (id, displayName, externalId).
@@ -102,9 +105,9 @@ mod queries {
              LEFT JOIN scim_users s ON s.tenant_id = a.tenant_id AND s.user_id = a.principal_id \
              WHERE a.tenant_id = $1 AND a.principal_kind = 'user' \
              AND ($2 IS NULL OR u.id = $2) \
-             AND ($3 IS NULL OR LOWER(u.username) = LOWER($3)) \
+             AND ($3 IS NULL OR u.username_canonical = $3) \
              AND ($4 IS NULL OR s.external_id = $4) \
-             AND ($5 IS NULL OR LOWER(u.email) = LOWER($5))"
+             AND ($5 IS NULL OR u.email_canonical = $5)"
         };
     }
     pub const LIST_USERS: &str = concat!(
@@ -124,8 +127,10 @@ mod queries {
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET external_id = excluded.external_id, \
          given_name = excluded.given_name, family_name = excluded.family_name, \
          email_type = excluded.email_type, updated_at = excluded.updated_at";
+    /// $1 user, $2 username, $3 email, $4 name, $5 canonical username, $6 canonical email.
     pub const UPDATE_IDENTITY: &str = "UPDATE users SET username = $2, email = $3, name = $4, \
-         email_verified = CASE WHEN COALESCE(email, '') = COALESCE($3, '') THEN email_verified ELSE FALSE END \
+         email_verified = CASE WHEN COALESCE(email, '') = COALESCE($3, '') THEN email_verified ELSE FALSE END, \
+         username_canonical = $5, email_canonical = $6 \
          WHERE id = $1";
 
     /// $1 tenant, $2 id, $3 displayName, $4 externalId.
@@ -215,13 +220,15 @@ macro_rules! impl_scim_store {
                 offset: u64,
                 limit: u32,
             ) -> StoreResult<(Vec<(User, Option<ScimRecord>)>, u64)> {
-                let [id, username, external_id, email] = user_filter(filter);
+                let Some([id, username, external_id, email]) = user_filter(filter) else {
+                    return Ok((Vec::new(), 0));
+                };
                 let total: i64 = sqlx::query_scalar(queries::COUNT_USERS)
                     .bind(tenant_id)
-                    .bind(id)
-                    .bind(username)
-                    .bind(external_id)
-                    .bind(email)
+                    .bind(&id)
+                    .bind(&username)
+                    .bind(&external_id)
+                    .bind(&email)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(backend)?;
@@ -260,11 +267,14 @@ macro_rules! impl_scim_store {
                 email: Option<&str>,
                 name: Option<&str>,
             ) -> StoreResult<()> {
+                let (username_key, email_key) = super::canonical_keys(username, email)?;
                 let done = sqlx::query(queries::UPDATE_IDENTITY)
                     .bind(user_id)
                     .bind(username)
                     .bind(email)
                     .bind(name)
+                    .bind(username_key)
+                    .bind(email_key)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| write_error(e, || format!("username {username} or its email")))?;
