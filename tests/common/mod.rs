@@ -2,6 +2,7 @@
 //! application harness (`TestApp`) that drives the router with `oneshot`.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod kv;
 pub mod mail;
 pub mod spki;
