@@ -237,6 +237,29 @@ async fn self_granting_through_groups_and_roles_is_refused(b: Backend) {
     assert_eq!(s, StatusCode::FORBIDDEN, "widening one's own role");
     let (s, _) = call(&app, "ann", Method::PATCH, "/acme/roles/admin", Some(json!({ "name": "x" }))).await;
     assert_eq!(s, StatusCode::CONFLICT, "built-in roles are fixed");
+    // Finding 9 of issue 13: all 60 permissions in a custom role are not the Tenant Admin role,
+    // and do not let their holder bind it to themself, directly or through a group.
+    let all: Vec<String> = tessera::rbac::PermSet::ALL.to_strings();
+    let (s, v) =
+        call(&app, "ann", Method::POST, "/acme/roles", Some(json!({ "id": "all", "name": "All", "permissions": all })))
+            .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ivy = app.user("ivy").await;
+    let bind =
+        |role: &str, kind: &str, id: &str| json!({ "role_id": role, "principal_kind": kind, "principal_id": id });
+    let (s, v) = call(&app, "ann", Method::POST, "/acme/bindings", Some(bind("all", "user", &ivy.id))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = call(&app, "ivy", Method::POST, "/acme/bindings", Some(bind("admin", "user", &ivy.id))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "binding the admin role to oneself: {v}");
+    let (s, v) =
+        call(&app, "ivy", Method::POST, "/acme/groups/admins/members", Some(json!({ "kind": "user", "id": ivy.id })))
+            .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "joining the admin group: {v}");
+    let (_, v) =
+        call(&app, "ann", Method::GET, &format!("/acme/bindings?principal_kind=user&principal_id={}", ivy.id), None)
+            .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "only the custom role: {v}");
+    assert!(members_of(&app, "acme", "admins").await.is_empty());
 }
 
 async fn only_instance_admins_manage_tenants_and_instance_admins(b: Backend) {
@@ -549,6 +572,11 @@ async fn tokens_administer_only_their_tenant(b: Backend) {
         assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {v}");
     }
     assert!(app.stores.groups.get_group("globex", "pwned").await.unwrap().is_none());
+    // Nor does it read the other tenant, or list it.
+    assert_eq!(app.admin_api(&at, Method::GET, "/tenants/globex", None).await.0, StatusCode::NOT_FOUND);
+    let (_, v) = app.admin_api(&at, Method::GET, "/tenants", None).await;
+    let ids: Vec<&str> = v["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["acme"], "{v}");
     assert!(app.stores.roles.get_role("globex", "pwned").await.unwrap().is_none());
     // Her own credentials are not bound to a tenant.
     assert_eq!(call(&app, "ann", Method::GET, "/globex/groups", None).await.0, StatusCode::OK);

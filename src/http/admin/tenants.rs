@@ -64,7 +64,8 @@ async fn list(State(s): State<AppState>, c: Caller, ApiQuery(page): ApiQuery<Pag
     } else {
         let mut out = Vec::new();
         for id in stores.access.tenants_of(c.actor.kind, &c.actor.id).await? {
-            if page.after.as_deref().is_some_and(|a| id.as_str() <= a) || out.len() as u32 >= limit {
+            let bound_elsewhere = c.actor.tenant.as_deref().is_some_and(|t| t != id);
+            if bound_elsewhere || page.after.as_deref().is_some_and(|a| id.as_str() <= a) || out.len() as u32 >= limit {
                 continue;
             }
             if let Some(t) = stores.tenants.get_tenant(&id).await? {
@@ -129,8 +130,10 @@ async fn create(State(s): State<AppState>, c: Caller, ApiJson(body): ApiJson<New
 
 async fn read(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let stores = &s.provider.stores;
-    let visible =
-        is_instance_admin(stores, &c.actor).await? || stores.access.has_access(&id, c.actor.kind, &c.actor.id).await?;
+    // A token bound to a tenant (its `tnt`) sees no other, as everywhere in the admin API.
+    let bound_elsewhere = c.actor.tenant.as_deref().is_some_and(|t| t != id);
+    let visible = is_instance_admin(stores, &c.actor).await?
+        || (!bound_elsewhere && stores.access.has_access(&id, c.actor.kind, &c.actor.id).await?);
     match stores.tenants.get_tenant(&id).await? {
         Some(t) if visible => Ok(Json(tenant_json(&t)).into_response()),
         _ => Err(Problem::not_found()),
