@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
-use tessera::store::{Binding, DEFAULT_TENANT, INSTANCE_SCOPE, PrincipalKind, Tenant, User};
+use tessera::store::{DEFAULT_TENANT, INSTANCE_SCOPE};
 
 /// A browser of the console: its cookie and the anti-CSRF token of its session.
 struct Browser<'a> {
@@ -92,47 +92,9 @@ impl<'a> Browser<'a> {
     }
 }
 
-async fn tenant_admin(app: &TestApp, tenant: &str, username: &str) -> User {
-    if app.stores.tenants.get_tenant(tenant).await.unwrap().is_none() {
-        let t = Tenant { id: tenant.into(), name: format!("Tenant {tenant}"), created_at: 0, created_by: None };
-        app.stores.tenants.create_tenant(&t).await.unwrap();
-    }
-    let u = if tenant == DEFAULT_TENANT {
-        app.user(username).await
-    } else {
-        // Homed in `tenant`: no access to the default tenant.
-        let u = User {
-            tenant_id: tenant.into(),
-            id: tessera::crypto::random_token(12),
-            username: username.into(),
-            email: Some(format!("{username}@example.com")),
-            email_verified: true,
-            name: Some(format!("{username} Example")),
-            password_hash: Some(tessera::password::hash_password(PASSWORD)),
-            disabled: false,
-            password_change_required: false,
-            created_at: 0,
-        };
-        app.stores.users.create_user(&u).await.unwrap();
-        u
-    };
-    let b = Binding {
-        tenant_id: tenant.into(),
-        id: tessera::crypto::random_token(9),
-        role_id: "admin".into(),
-        principal_kind: PrincipalKind::User,
-        principal_id: u.id.clone(),
-        namespaces: vec![],
-        created_at: 0,
-        created_by: None,
-    };
-    app.stores.bindings.create_binding(&b).await.unwrap();
-    u
-}
-
 async fn sign_in_flow(backend: Backend) {
     let app = TestApp::new(backend).await;
-    let alice = tenant_admin(&app, DEFAULT_TENANT, "alice").await;
+    let alice = app.tenant_admin(DEFAULT_TENANT, "alice").await;
     let b = Browser::sign_in(&app, "alice").await;
     // The console registered itself: instance-wide, public, one exact redirect URI.
     let client = app.stores.clients.find_client("tessera-console").await.unwrap().expect("registered");
@@ -174,7 +136,7 @@ async fn sign_in_flow(backend: Backend) {
 /// a user added to it, the role bound on a namespace, a service account and its token.
 async fn tenant_admin_walk_through(backend: Backend) {
     let app = TestApp::new(backend).await;
-    tenant_admin(&app, DEFAULT_TENANT, "alice").await;
+    app.tenant_admin(DEFAULT_TENANT, "alice").await;
     let bob = app.user("bob").await;
     let b = Browser::sign_in(&app, "alice").await;
 
@@ -285,8 +247,8 @@ async fn no_menu_for_people_without_admin_rights(backend: Backend) {
 
 async fn other_tenant_admin_sees_none_of_it(backend: Backend) {
     let app = TestApp::new(backend).await;
-    tenant_admin(&app, DEFAULT_TENANT, "alice").await;
-    tenant_admin(&app, "acme", "dave").await;
+    app.tenant_admin(DEFAULT_TENANT, "alice").await;
+    app.tenant_admin("acme", "dave").await;
     let b = Browser::sign_in(&app, "dave").await;
     let a = b.get("/console").await;
     assert_eq!(a.location, "/console/t/acme/users");
@@ -310,7 +272,7 @@ async fn other_tenant_admin_sees_none_of_it(backend: Backend) {
 
 async fn forms_need_the_session_csrf_token(backend: Backend) {
     let app = TestApp::new(backend).await;
-    tenant_admin(&app, DEFAULT_TENANT, "alice").await;
+    app.tenant_admin(DEFAULT_TENANT, "alice").await;
     let mut b = Browser::sign_in(&app, "alice").await;
     b.csrf = "forged".into();
     let r = b.post("/console/t/default/groups", &[("id", "x"), ("name", "X")]).await;
@@ -329,8 +291,8 @@ async fn forms_need_the_session_csrf_token(backend: Backend) {
 /// secret never echoed), removing one; another tenant's admin cannot see the page.
 async fn identity_providers_page(backend: Backend) {
     let app = TestApp::new(backend).await;
-    tenant_admin(&app, DEFAULT_TENANT, "alice").await;
-    tenant_admin(&app, "acme", "dave").await;
+    app.tenant_admin(DEFAULT_TENANT, "alice").await;
+    app.tenant_admin("acme", "dave").await;
     let b = Browser::sign_in(&app, "alice").await;
     let path = "/console/t/default/identity-providers";
     let a = b.page(path).await;
@@ -486,7 +448,7 @@ type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_form_shows_its_validation_errors() {
     let app = TestApp::new(Backend::SqliteMemory).await;
-    let admin = tenant_admin(&app, DEFAULT_TENANT, "alice").await;
+    let admin = app.tenant_admin(DEFAULT_TENANT, "alice").await;
     app.stores.instance_admins.grant_instance_admin(tessera::store::MemberKind::User, &admin.id, 0).await.unwrap();
     let b = Browser::sign_in(&app, "alice").await;
     b.post("/console/t/default/groups", &[("id", "g1"), ("name", "G1")]).await;

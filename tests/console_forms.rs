@@ -11,45 +11,7 @@ mod common;
 use axum::http::StatusCode;
 use common::console::ConsoleBrowser as Browser;
 use common::*;
-use tessera::store::{Binding, BindingFilter, DEFAULT_TENANT, PrincipalKind, Tenant, User};
-
-async fn admin_of(app: &TestApp, tenant: &str, username: &str) -> User {
-    if app.stores.tenants.get_tenant(tenant).await.unwrap().is_none() {
-        let t = Tenant { id: tenant.into(), name: format!("Tenant {tenant}"), created_at: 0, created_by: None };
-        app.stores.tenants.create_tenant(&t).await.unwrap();
-    }
-    let u = if tenant == DEFAULT_TENANT {
-        app.user(username).await
-    } else {
-        // Homed in `tenant`, with no access to the default tenant.
-        let u = User {
-            tenant_id: tenant.into(),
-            id: tessera::crypto::random_token(12),
-            username: username.into(),
-            email: Some(format!("{username}@example.com")),
-            email_verified: true,
-            name: Some(format!("{username} Example")),
-            password_hash: Some(tessera::password::hash_password(PASSWORD)),
-            disabled: false,
-            password_change_required: false,
-            created_at: 0,
-        };
-        app.stores.users.create_user(&u).await.unwrap();
-        u
-    };
-    let b = Binding {
-        tenant_id: tenant.into(),
-        id: tessera::crypto::random_token(9),
-        role_id: "admin".into(),
-        principal_kind: PrincipalKind::User,
-        principal_id: u.id.clone(),
-        namespaces: vec![],
-        created_at: 0,
-        created_by: None,
-    };
-    app.stores.bindings.create_binding(&b).await.unwrap();
-    u
-}
+use tessera::store::{Binding, BindingFilter, DEFAULT_TENANT, PrincipalKind};
 
 /// Everything a console form can change, read back from the stores.
 async fn snapshot(app: &TestApp) -> String {
@@ -130,9 +92,9 @@ fn console_post_routes() -> Vec<String> {
 
 async fn every_console_form_refuses_forgery_and_other_tenants(backend: Backend) {
     let app = TestApp::new(backend).await;
-    let alice = admin_of(&app, DEFAULT_TENANT, "alice").await;
+    let alice = app.tenant_admin(DEFAULT_TENANT, "alice").await;
     app.stores.instance_admins.grant_instance_admin(tessera::store::MemberKind::User, &alice.id, 0).await.unwrap();
-    admin_of(&app, "acme", "dave").await;
+    app.tenant_admin("acme", "dave").await;
     let bob = app.user("bob").await;
     let carl = app.user("carl").await;
     let alice_b = Browser::sign_in(&app, "alice").await;

@@ -75,21 +75,6 @@ struct World {
     n: std::sync::atomic::AtomicUsize,
 }
 
-fn user_row(tenant: &str, username: &str) -> User {
-    User {
-        tenant_id: tenant.into(),
-        id: random_token(12),
-        username: username.into(),
-        email: Some(format!("{username}@example.com")),
-        email_verified: true,
-        name: Some(username.into()),
-        password_hash: Some(tessera::password::hash_password(PASSWORD)),
-        disabled: false,
-        password_change_required: false,
-        created_at: 0,
-    }
-}
-
 impl World {
     async fn new(b: Backend) -> World {
         let app = TestApp::new(b).await;
@@ -143,14 +128,11 @@ impl World {
             s.groups.create_group(&g("invited")).await.unwrap();
             bind(&app, t, "admin", PrincipalKind::Group, "admins").await;
         }
-        let ann = user_row(A, "ann");
-        s.users.create_user(&ann).await.unwrap();
+        let ann = app.user_in(A, "ann").await;
         bind(&app, A, TENANT_ADMIN_ROLE_ID, PrincipalKind::User, &ann.id).await;
-        let bob = user_row(B, "bob");
-        s.users.create_user(&bob).await.unwrap();
+        let bob = app.user_in(B, "bob").await;
         bind(&app, B, TENANT_ADMIN_ROLE_ID, PrincipalKind::User, &bob.id).await;
-        let cus = user_row(A, "cus");
-        s.users.create_user(&cus).await.unwrap();
+        let cus = app.user_in(A, "cus").await;
         bind(&app, A, "everything", PrincipalKind::User, &cus.id).await;
         account(&app, A, "scim").await;
         bind(&app, A, "provisioner", PrincipalKind::ServiceAccount, "scim").await;
@@ -201,8 +183,7 @@ impl World {
             }
             _ => {
                 let home = if whom == Whom::UserOfBInA { B } else { A };
-                let u = user_row(home, &username);
-                s.users.create_user(&u).await.unwrap();
+                let u = app.user_in(home, &username).await;
                 match whom {
                     Whom::InstanceAdmin => {
                         s.instance_admins.grant_instance_admin(MemberKind::User, &u.id, 0).await.unwrap();

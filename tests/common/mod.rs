@@ -177,6 +177,52 @@ impl TestApp {
         c
     }
 
+    /// Creates a user `username` with [`PASSWORD`] homed in `tenant` (which must exist): it
+    /// has access there only.
+    pub async fn user_in(&self, tenant: &str, username: &str) -> User {
+        let u = User {
+            tenant_id: tenant.into(),
+            id: random_token(12),
+            username: username.into(),
+            email: Some(format!("{username}@example.com")),
+            email_verified: true,
+            name: Some(format!("{username} Example")),
+            password_hash: Some(password_hash()),
+            disabled: false,
+            password_change_required: false,
+            created_at: 0,
+        };
+        self.stores.users.create_user(&u).await.expect("create user");
+        u
+    }
+
+    /// A Tenant Admin of `tenant` (created if missing), homed there (the default tenant's:
+    /// [`TestApp::user`]).
+    pub async fn tenant_admin(&self, tenant: &str, username: &str) -> User {
+        if self.stores.tenants.get_tenant(tenant).await.unwrap().is_none() {
+            let t = tessera::store::Tenant {
+                id: tenant.into(),
+                name: format!("Tenant {tenant}"),
+                created_at: 0,
+                created_by: None,
+            };
+            self.stores.tenants.create_tenant(&t).await.unwrap();
+        }
+        let u = if tenant == DEFAULT_TENANT { self.user(username).await } else { self.user_in(tenant, username).await };
+        let b = tessera::store::Binding {
+            tenant_id: tenant.into(),
+            id: random_token(9),
+            role_id: tessera::store::TENANT_ADMIN_ROLE_ID.into(),
+            principal_kind: tessera::store::PrincipalKind::User,
+            principal_id: u.id.clone(),
+            namespaces: vec![],
+            created_at: 0,
+            created_by: None,
+        };
+        self.stores.bindings.create_binding(&b).await.unwrap();
+        u
+    }
+
     /// Creates a user "alice" (or `username`) with [`PASSWORD`].
     pub async fn user(&self, username: &str) -> User {
         let u = User {
