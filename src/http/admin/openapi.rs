@@ -325,7 +325,9 @@ fn operations() -> Vec<Op> {
         op("patch", "/{tenant}/users/{id}", "updateUser", "users", "Change a user's name, or disable them (USER:UPDATE)")
             .describe(
                 "Only an Instance Admin can disable a user (403 otherwise). Admins cannot change an email or a \
-                 password (422).",
+                 password (422). Renaming follows the authority rule: the caller must hold at least as much as \
+                 the user in every tenant where the user holds anything, and only an Instance Admin acts on an \
+                 Instance Admin (403 naming why).",
             )
             .params(&["userId"])
             .body("UpdateUser", json!({ "name": "Carol C." }))
@@ -1003,8 +1005,11 @@ fn schemas() -> Value {
     let username = json!({
         "type": "string",
         "pattern": format!("^[{SPACE}]*[^{SPACE}{CONTROL}]{{1,128}}[{SPACE}]*$"),
-        "description": "1 to 128 bytes (of UTF-8) without white space or control characters, once leading and \
-            trailing white space is trimmed (it is).",
+        "description": "1 to 128 characters once leading and trailing white space is trimmed (it is), valid \
+            under RFC 8265's UsernameCaseMapped profile (letters and digits of any script and printable ASCII; \
+            no invisible, control, space, compatibility or non-ASCII symbol characters: 422 naming the code \
+            point). Unique in its canonical form (case, width and composition ignored): a variant of a taken \
+            name is 409.",
     });
     let email = json!({
         "type": "string",
