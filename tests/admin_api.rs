@@ -523,7 +523,7 @@ async fn audit_log_records_admin_changes(b: Backend) {
     assert!(app.stores.audit.verify_audit().await.unwrap().is_ok());
 }
 
-/// An access token for the admin audience from a client of tenant `tenant`, for `username`.
+/// An access token for the admin audience (`resource={issuer}/api`) from `client`, for `username`.
 async fn admin_token(app: &TestApp, client: &str, username: &str) -> String {
     let (verifier, challenge) = pkce();
     let resource = format!("{ISSUER}/api");
@@ -594,25 +594,8 @@ async fn bearer_tokens_for_the_admin_audience(b: Backend) {
         c.allowed_audiences.push(format!("{ISSUER}/api"));
     })
     .await;
-    let (verifier, challenge) = pkce();
-    let resource = format!("{ISSUER}/api");
-    let (loc, _) = app
-        .authorize(
-            &[
-                ("client_id", "console"),
-                ("redirect_uri", REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("resource", &resource),
-            ],
-            "ann",
-            None,
-        )
-        .await;
-    let (_, tok) = app.exchange("console", &query_param(&loc, "code").unwrap(), &verifier).await;
-    let at = tok["access_token"].as_str().unwrap();
+    let at = admin_token(&app, "console", "ann").await;
+    let at = at.as_str();
     let res = app
         .send(
             Request::get("/api/v1/acme/groups")

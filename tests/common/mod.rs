@@ -225,20 +225,7 @@ impl TestApp {
 
     /// Creates a user "alice" (or `username`) with [`PASSWORD`].
     pub async fn user(&self, username: &str) -> User {
-        let u = User {
-            tenant_id: DEFAULT_TENANT.into(),
-            id: random_token(12),
-            username: username.into(),
-            email: Some(format!("{username}@example.com")),
-            email_verified: true,
-            name: Some(format!("{username} Example")),
-            password_hash: Some(password_hash()),
-            disabled: false,
-            password_change_required: false,
-            created_at: 0,
-        };
-        self.stores.users.create_user(&u).await.expect("create user");
-        u
+        self.user_in(DEFAULT_TENANT, username).await
     }
 
     /// Runs /authorize with `params`, signs in as `username` if asked to, and returns the
