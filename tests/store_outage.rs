@@ -97,6 +97,19 @@ async fn behind_proxy() -> (Proxy, TestApp) {
     (proxy, TestApp::on(stores, common::kv::memory_kv()).await)
 }
 
+/// A client `web`, an Instance Admin `admin_name` and a user alice signed in to `web`: alice's
+/// access and refresh tokens.
+async fn alice_signed_in(app: &TestApp, admin_name: &str) -> (String, String) {
+    app.client("web", false, |_| {}).await;
+    let admin = app.user(admin_name).await;
+    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &admin.id, 0).await.unwrap();
+    app.user("alice").await;
+    let (code, verifier) = app.code_for("web", "alice", "openid").await;
+    let (status, tokens) = app.exchange("web", &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    (tokens["access_token"].as_str().unwrap().to_string(), tokens["refresh_token"].as_str().unwrap().to_string())
+}
+
 fn retry_after(res: &axum::http::Response<Body>) -> Option<String> {
     res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string())
 }
@@ -105,15 +118,7 @@ fn retry_after(res: &axum::http::Response<Body>) -> Option<String> {
 async fn postgres_outage_is_503_and_recovers_without_restart() {
     let (proxy, app) = behind_proxy().await;
 
-    app.client("web", false, |_| {}).await;
-    let admin = app.user("admin").await;
-    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &admin.id, 0).await.unwrap();
-    app.user("alice").await;
-    let (code, verifier) = app.code_for("web", "alice", "openid").await;
-    let (status, tokens) = app.exchange("web", &code, &verifier).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    let access = tokens["access_token"].as_str().unwrap().to_string();
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (access, refresh) = alice_signed_in(&app, "admin").await;
     let admin_basic = basic_header("admin", PASSWORD);
     // A service account with Tenant Admin and an API token, for SCIM.
     let admin_json = |method: Method, path: &str, body: serde_json::Value| {
@@ -243,15 +248,7 @@ async fn redis_behind_proxy() -> (Proxy, TestApp, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_fails_revocation_checks_closed() {
     let (proxy, app, _dir) = redis_behind_proxy().await;
-    app.client("web", false, |_| {}).await;
-    let root = app.user("root").await;
-    app.stores.instance_admins.grant_instance_admin(MemberKind::User, &root.id, 0).await.unwrap();
-    app.user("alice").await;
-    let (code, verifier) = app.code_for("web", "alice", "openid").await;
-    let (status, tokens) = app.exchange("web", &code, &verifier).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    let access = tokens["access_token"].as_str().unwrap().to_string();
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (access, refresh) = alice_signed_in(&app, "root").await;
     // A Tenant Admin service account's access token for the admin API (revocable by jti).
     let root_basic = basic_header("root", PASSWORD);
     for (path, body) in [

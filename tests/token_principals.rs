@@ -172,33 +172,17 @@ fn scope_triples(scope: &str) -> BTreeSet<String> {
 /// The same triples, read from an `rb` claim (docs/CLAIMS.md): every bit of `t` tenant-wide,
 /// every bit of each key of `n` in each of its namespaces.
 fn rb_triples(rb: &Value) -> BTreeSet<String> {
-    const PERMS: [&str; 15] = [
-        "FLOW",
-        "BLUEPRINT",
-        "TEMPLATE",
-        "NAMESPACE",
-        "EXECUTION",
-        "USER",
-        "GROUP",
-        "ROLE",
-        "BINDING",
-        "AUDITLOG",
-        "SECRET",
-        "IMPERSONATE",
-        "SETTING",
-        "WORKER",
-        "TENANT",
-    ];
-    const ACTIONS: [&str; 4] = ["CREATE", "READ", "UPDATE", "DELETE"];
+    // The catalogue order is the format's (docs/CLAIMS.md): one hex digit per permission.
+    use tessera::rbac::{Action, Permission};
     assert_eq!(rb["v"], 1, "{rb}");
     assert!(rb.get("ref").is_none(), "{rb}");
     let pairs = |set: &str| -> Vec<String> {
         let mut out = Vec::new();
         for (i, digit) in set.chars().enumerate() {
             let bits = digit.to_digit(16).unwrap();
-            for (j, action) in ACTIONS.iter().enumerate() {
+            for (j, action) in Action::ALL.iter().enumerate() {
                 if bits & (1 << j) != 0 {
-                    out.push(format!("{}:{action}", PERMS[i]));
+                    out.push(format!("{}:{action}", Permission::ALL[i]));
                 }
             }
         }
